@@ -1,0 +1,54 @@
+"""Published assets: provenance, rights, and a weighted full-text search vector."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+
+
+class Asset(models.Model):
+    class Status(models.TextChoices):
+        PUBLISHED = "published", "Published"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    class Rights(models.TextChoices):
+        INTERNAL = "internal", "Internal use only"
+        CAMPAIGN = "campaign", "Cleared for this campaign"
+        UNRESTRICTED = "unrestricted", "Cleared for any use"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    item = models.OneToOneField("generation.Item", on_delete=models.PROTECT, related_name="asset")
+    campaign = models.ForeignKey(
+        "generation.Campaign", on_delete=models.PROTECT, related_name="assets"
+    )
+    title = models.CharField(max_length=300)
+    prompt = models.TextField()
+    tags = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    fields = models.JSONField(default=dict, help_text="The CSV row the image was made from.")
+    provenance = models.JSONField(default=dict)
+    image = models.FileField(max_length=300)
+    thumbnail = models.FileField(max_length=300, blank=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PUBLISHED)
+    rights = models.CharField(max_length=20, choices=Rights.choices, default=Rights.INTERNAL)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    approved_by = models.CharField(
+        max_length=150, help_text="A reviewer's username, or 'automatic'."
+    )
+    search_vector = SearchVectorField(null=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="asset_search_gin"),
+            models.Index(fields=["campaign", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,0 +1,264 @@
+"""The registry (versioned models, LoRAs, recipes, prompt templates), campaigns and items.
+
+Versions are immutable once used; an ``is_active`` flag per name picks the version new work
+uses, so rolling back is one action. Items pin the exact versions, seed and parameters.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Backend(models.TextChoices):
+    DIFFUSERS = "diffusers", "diffusers (local)"
+    AUTOMATIC1111 = "automatic1111", "AUTOMATIC1111"
+    STABILITY = "stability", "Stability AI"
+
+
+class BaseModelVersion(models.Model):
+    name = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField()
+    backend = models.CharField(max_length=20, choices=Backend.choices, default=Backend.DIFFUSERS)
+    source = models.CharField(
+        max_length=500, help_text="A Hugging Face id (org/name) or a local folder or file."
+    )
+    sha256 = models.CharField(
+        max_length=64, blank=True, help_text="sha256 over the model files; empty for hub ids."
+    )
+    cost_per_image = models.DecimalField(max_digits=10, decimal_places=5, default=0)
+    is_active = models.BooleanField(default=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="basemodel_name_version"),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(is_active=True), name="basemodel_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class LoraVersion(models.Model):
+    name = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField()
+    file = models.CharField(max_length=500, help_text="Path to the .safetensors file.")
+    sha256 = models.CharField(max_length=64)
+    default_weight = models.FloatField(
+        default=1.0, validators=[MinValueValidator(-4.0), MaxValueValidator(4.0)]
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="lora_name_version"),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(is_active=True), name="lora_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class Purpose(models.TextChoices):
+    HERO = "hero", "Hero"
+    VARIATION = "variation", "Variation"
+    THUMBNAIL = "thumbnail", "Thumbnail"
+
+
+class Recipe(models.Model):
+    name = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField(default=1)
+    purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.VARIATION)
+    base_model = models.ForeignKey(BaseModelVersion, on_delete=models.PROTECT)
+    steps = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(200)]
+    )
+    guidance_scale = models.FloatField(
+        default=7.5, validators=[MinValueValidator(0.0), MaxValueValidator(30.0)]
+    )
+    width = models.PositiveIntegerField(default=512)
+    height = models.PositiveIntegerField(default=512)
+    scheduler = models.CharField(max_length=60, blank=True, help_text="Empty: the model's own.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="recipe_name_version"),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(is_active=True), name="recipe_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class RecipeLora(models.Model):
+    recipe = models.ForeignKey(Recipe, on_delete=models.CASCADE, related_name="loras")
+    lora = models.ForeignKey(LoraVersion, on_delete=models.PROTECT)
+    weight = models.FloatField(validators=[MinValueValidator(-4.0), MaxValueValidator(4.0)])
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["recipe", "lora"], name="recipelora_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lora} @ {self.weight}"
+
+
+class PromptTemplate(models.Model):
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def active_version(self) -> PromptTemplateVersion | None:
+        return self.versions.filter(is_active=True).first()
+
+
+class PromptTemplateVersion(models.Model):
+    """Immutable: a change to a template is a new version (generation.services)."""
+
+    template = models.ForeignKey(PromptTemplate, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    body = models.TextField(help_text="Prompt with {placeholder} fields named after CSV columns.")
+    negative_prompt = models.TextField(blank=True)
+    placeholders = models.JSONField(default=list, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["template__name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "version"], name="template_version"),
+            models.UniqueConstraint(
+                fields=["template"], condition=Q(is_active=True), name="template_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.name} v{self.version}"
+
+
+class SeedPolicy(models.TextChoices):
+    FIXED = "fixed", "Derived from the campaign's base seed (reproducible)"
+    RANDOM = "random", "Random per item (recorded)"
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    template_version = models.ForeignKey(PromptTemplateVersion, on_delete=models.PROTECT)
+    recipe = models.ForeignKey(Recipe, on_delete=models.PROTECT)
+    csv_filename = models.CharField(max_length=255, blank=True)
+    csv_columns = models.JSONField(default=list)
+    csv_rows = models.JSONField(default=list)
+    variations = models.PositiveIntegerField(default=1)
+    seed_policy = models.CharField(
+        max_length=10, choices=SeedPolicy.choices, default=SeedPolicy.FIXED
+    )
+    base_seed = models.BigIntegerField(default=0)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="campaigns"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Item(models.Model):
+    """One image to generate. Status is the source of truth; Redis only carries work."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Generating"
+        SCORING = "scoring", "Scoring"
+        REVIEW = "review", "In review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Failed"
+
+    FINAL_STATUSES = (Status.APPROVED, Status.REJECTED, Status.FAILED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
+    row_index = models.PositiveIntegerField()
+    variation = models.PositiveIntegerField()
+    row_data = models.JSONField(default=dict)
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    seed = models.BigIntegerField()
+    params = models.JSONField(default=dict, help_text="Every generation parameter, pinned.")
+    base_model = models.ForeignKey(BaseModelVersion, on_delete=models.PROTECT)
+    loras = models.JSONField(default=list, help_text="Pinned LoRA versions with weights.")
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    image = models.FileField(upload_to="items/%Y/%m/%d/", blank=True, max_length=300)
+    duration_s = models.FloatField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    generated_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["row_index", "variation"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "row_index", "variation"], name="item_campaign_row_variation"
+            ),
+        ]
+        indexes = [models.Index(fields=["campaign", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.campaign.name} row {self.row_index + 1} #{self.variation + 1}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES

@@ -1,0 +1,183 @@
+"""Studio settings, read from the environment (see README "Configuration").
+
+DATABASE_URL and REDIS_URL are required here; entry points fill them in from the embedded
+servers (studio/embedded.py) when they are unset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from studio.env import (
+    check_redis_url,
+    database_from_url,
+    env_bool,
+    env_decimal,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", default=False)
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY: must be set when DEBUG is off")
+    SECRET_KEY = "insecure-development-key-only-for-debug"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+_database_url = env_str("DATABASE_URL")
+if not _database_url:
+    raise ImproperlyConfigured(
+        "DATABASE_URL: not set. Start Studio through manage.py (which provides the embedded "
+        "PostgreSQL) or point DATABASE_URL at a PostgreSQL server."
+    )
+DATABASES = {"default": database_from_url("DATABASE_URL", _database_url)}
+
+_redis_url = env_str("REDIS_URL")
+if not _redis_url:
+    raise ImproperlyConfigured(
+        "REDIS_URL: not set. Start Studio through manage.py (which provides the embedded "
+        "Redis) or point REDIS_URL at a Redis server."
+    )
+REDIS_URL = check_redis_url("REDIS_URL", _redis_url)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "django_rq",
+    "django_filters",
+    "django_htmx",
+    "template_partials",
+    "studio",
+    "generation",
+    "review",
+    "catalogue",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "studio.urls"
+WSGI_APPLICATION = "studio.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "studio.roles.roles_context",
+            ],
+        },
+    }
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "generation:dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STUDIO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# Images are served through a login-protected view (catalogue:media), never as public files.
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env_str("STUDIO_MEDIA_ROOT", str(BASE_DIR / "var" / "media"))).resolve()
+_storage_backend = env_str("STUDIO_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+STORAGES = {
+    "default": {"BACKEND": _storage_backend},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("STUDIO_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+
+# --- Work queues -------------------------------------------------------------------------
+# Read once at start-up: django-rq binds queue settings when jobs are imported.
+JOB_TIMEOUT_GENERATION = env_int("STUDIO_GENERATION_JOB_TIMEOUT", 1800, minimum=10)
+JOB_TIMEOUT_QUALITY = env_int("STUDIO_QUALITY_JOB_TIMEOUT", 600, minimum=10)
+JOB_TIMEOUT_DELIVERY = env_int("STUDIO_DELIVERY_JOB_TIMEOUT", 600, minimum=10)
+RQ_QUEUES = {
+    "generation": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": JOB_TIMEOUT_GENERATION},
+    "quality": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": JOB_TIMEOUT_QUALITY},
+    "delivery": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": JOB_TIMEOUT_DELIVERY},
+}
+RQ = {"COMMIT_MODE": "on_db_commit"}
+RQ_SHOW_ADMIN_LINK = True
+
+# --- Generation ---------------------------------------------------------------------------
+STUDIO_MAX_CSV_ROWS = env_int("STUDIO_MAX_CSV_ROWS", 5000, minimum=1)
+STUDIO_MAX_VARIATIONS = env_int("STUDIO_MAX_VARIATIONS", 16, minimum=1)
+STUDIO_BATCH_SIZE = env_int("STUDIO_BATCH_SIZE", 4, minimum=1)
+STUDIO_ITEM_LEASE_SECONDS = env_int("STUDIO_ITEM_LEASE_SECONDS", 3600, minimum=10)
+STUDIO_MAX_ATTEMPTS = env_int("STUDIO_MAX_ATTEMPTS", 3, minimum=1)
+STUDIO_TORCH_THREADS = env_int("STUDIO_TORCH_THREADS", 1, minimum=1)
+STUDIO_DEVICE = env_str("STUDIO_DEVICE", "auto")
+STUDIO_GPU_HOURLY_RATE = env_decimal("STUDIO_GPU_HOURLY_RATE", "1.20")
+STUDIO_MODELS_DIR = Path(env_str("STUDIO_MODELS_DIR", str(BASE_DIR / "var" / "models"))).resolve()
+
+# --- Quality ------------------------------------------------------------------------------
+STUDIO_QUALITY_APPROVE_AT = env_float("STUDIO_QUALITY_APPROVE_AT", 0.70)
+STUDIO_QUALITY_REJECT_BELOW = env_float("STUDIO_QUALITY_REJECT_BELOW", 0.40)
+STUDIO_REVIEW_LEASE_SECONDS = env_int("STUDIO_REVIEW_LEASE_SECONDS", 600, minimum=10)
+if not 0 <= STUDIO_QUALITY_REJECT_BELOW <= STUDIO_QUALITY_APPROVE_AT <= 1:
+    raise ImproperlyConfigured(
+        "STUDIO_QUALITY_REJECT_BELOW / STUDIO_QUALITY_APPROVE_AT: need "
+        "0 <= reject_below <= approve_at <= 1"
+    )
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
