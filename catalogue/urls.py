@@ -6,4 +6,10 @@ from catalogue import views
 
 app_name = "catalogue"
 
-urlpatterns: list = []
+# Included at the site root: the catalogue pages live under catalogue/, the login-protected
+# image files under media/ (MEDIA_URL), both in this one namespace.
+urlpatterns = [
+    path("catalogue/", views.search, name="search"),
+    path("catalogue/<uuid:pk>/", views.asset_detail, name="asset"),
+    path("media/<path:path>", views.media, name="media"),
+]

@@ -1,1 +1,91 @@
 from __future__ import annotations
+
+import mimetypes
+from pathlib import PurePosixPath
+
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from catalogue.forms import AssetSearchForm
+from catalogue.models import Asset
+from catalogue.selectors import asset_search
+from review.selectors import review_decisions_for_item
+from studio.roles import ALL_ROLES, role_required
+
+SEARCH_LIMIT = 60
+
+
+def _get_asset_for_user(request: HttpRequest, pk) -> Asset:
+    """Every role may read every asset; the decorator already checked the role."""
+    return get_object_or_404(
+        Asset.objects.select_related(
+            "campaign__template_version__template",
+            "campaign__recipe",
+            "item__base_model",
+            "item__quality",
+            "item__review_task__decided_by",
+        ),
+        pk=pk,
+    )
+
+
+@require_GET
+@role_required(*ALL_ROLES)
+def search(request: HttpRequest) -> HttpResponse:
+    form = AssetSearchForm(request.GET)
+    assets = list(asset_search(**form.search_kwargs(), limit=SEARCH_LIMIT)) if form.is_valid() else []
+    context = {"form": form, "assets": assets, "limit": SEARCH_LIMIT}
+    template = "catalogue/search.html"
+    if request.htmx:
+        template += "#results"
+    return render(request, template, context)
+
+
+@require_GET
+@role_required(*ALL_ROLES)
+def asset_detail(request: HttpRequest, pk) -> HttpResponse:
+    asset = _get_asset_for_user(request, pk)
+    item = asset.item
+    quality = getattr(item, "quality", None)
+    scores = sorted(quality.scores.items()) if quality else []
+    context = {
+        "asset": asset,
+        "item": item,
+        "campaign": asset.campaign,
+        "provenance": asset.provenance,
+        "quality": quality,
+        "scores": [(k, v) for k, v in scores if not k.startswith("measure_")],
+        "measures": [(k.removeprefix("measure_"), v) for k, v in scores if k.startswith("measure_")],
+        "decisions": review_decisions_for_item(item_id=item.pk),
+    }
+    return render(request, "catalogue/asset_detail.html", context)
+
+
+def _safe_storage_name(path: str) -> str:
+    """A storage-relative name, or 404 for anything that could leave the storage root."""
+    if not path or "\\" in path or "\x00" in path or path.startswith("/"):
+        raise Http404("No such file.")
+    parts = PurePosixPath(path).parts
+    if any(part in ("..", ".") for part in parts) or ":" in parts[0]:
+        raise Http404("No such file.")
+    return "/".join(parts)
+
+
+@require_GET
+@role_required(*ALL_ROLES)
+def media(request: HttpRequest, path: str) -> FileResponse:
+    """Generated images are not public: serve them from storage to users with a role."""
+    name = _safe_storage_name(path)
+    try:
+        if not default_storage.exists(name):
+            raise Http404("No such file.")
+        handle = default_storage.open(name, "rb")
+    except (OSError, SuspiciousFileOperation) as exc:
+        raise Http404("No such file.") from exc
+    content_type, _ = mimetypes.guess_type(name)
+    response = FileResponse(handle, content_type=content_type or "application/octet-stream")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -16,9 +16,7 @@ def _skipped(rel: Path) -> bool:
 
 def iter_files(path: Path) -> list[Path]:
     """The files of a directory that take part in its hash, sorted by relative POSIX path."""
-    files = [
-        p for p in path.rglob("*") if p.is_file() and not _skipped(p.relative_to(path))
-    ]
+    files = [p for p in path.rglob("*") if p.is_file() and not _skipped(p.relative_to(path))]
     return sorted(files, key=lambda p: p.relative_to(path).as_posix())
 
 

@@ -598,6 +598,8 @@ def _store_generated(item: Item, result) -> None:
             status=Item.Status.SCORING,
             image=name,
             duration_s=result.duration_s,
+            # Exact pixels depend on the batch size (kernel choice), so reproduction needs it.
+            params=item.params | {"batch_size": result.batch_size},
             cost=_item_cost(item, result.duration_s),
             worker=f"{_worker_name()} ({result.device})",
             generated_at=timezone.now(),

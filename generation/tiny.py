@@ -1,38 +1,73 @@
 """A tiny random-weight Stable Diffusion model and two LoRAs, built offline.
 
-No machine here can download weights, so tests and local demos run the real diffusers loading
-and sampling code against this model. It has the SD 1.x architecture at toy size: 64x64 images
-(32x32 latents, VAE scale factor 2) in well under a second on one CPU thread.
+No machine here can download weights, so tests and the demo run the real diffusers loading and
+sampling code against this model. It has the SD 1.x architecture at toy size: 64x64 images
+(32x32 latents, VAE scale factor 2) in a fraction of a second on one CPU thread.
+
+Layout under ``out_dir``::
+
+    model/                      diffusers folder (register this as the base model ``source``)
+    loras/tiny-style-a.safetensors   register these single files as the LoRA ``file``
+    loras/tiny-style-b.safetensors
 """
 
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 SEED = 20240601
-MODEL_DIRNAME = "model"
 LORA_NAMES = ("tiny-style-a", "tiny-style-b")
+# CLIP's vocabulary: 256 byte symbols, the same with "</w>", one token per merge, 2 specials.
+_N_MERGES = 49152 - 256 - 2
+VOCAB_SIZE = 256 * 2 + _N_MERGES + 2  # 49408, as in every SD 1.x text encoder
 
 
-def _clip_vocab_and_merges() -> tuple[dict[str, int], list[str]]:
-    """CLIP's BPE vocabulary, rebuilt from the merges file that open_clip ships.
+def tiny_model_paths(out_dir: str | Path) -> dict[str, Any]:
+    """Where :func:`build_tiny_model` puts things under ``out_dir`` (whether built or not)."""
+    out_dir = Path(out_dir)
+    return {
+        "model": str(out_dir / "model"),
+        "loras": {name: str(out_dir / "loras" / f"{name}.safetensors") for name in LORA_NAMES},
+    }
 
-    Same construction as CLIP's own tokenizer: 256 byte symbols, the same with ``</w>``,
-    one token per merge (49152 - 256 - 2 of them), then the two special tokens: 49408 in all.
-    """
-    import open_clip
-    from open_clip.tokenizer import bytes_to_unicode
 
-    bpe_path = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
-    lines = gzip.open(bpe_path).read().decode("utf-8").split("\n")
-    # The first line is a header; CLIP uses exactly this many merges.
-    merges = lines[1 : 49152 - 256 - 2 + 1]
-    symbols = list(bytes_to_unicode().values())
+def _bytes_to_unicode() -> dict[int, str]:
+    # GPT-2/CLIP's reversible byte -> printable character table (as in open_clip.tokenizer);
+    # inlined so building the tokenizer does not import all of open_clip and torchvision.
+    bs = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, (chr(c) for c in cs), strict=True))
+
+
+def clip_bpe_path() -> Path:
+    """open_clip's bundled BPE merges file (found without importing the package)."""
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("open_clip_torch is not installed; it ships CLIP's BPE vocabulary")
+    return Path(next(iter(spec.submodule_search_locations))) / "bpe_simple_vocab_16e6.txt.gz"
+
+
+def clip_vocab_and_merges() -> tuple[dict[str, int], list[str]]:
+    """CLIP's token -> id table and merge list, rebuilt the way CLIP's own tokenizer does."""
+    with gzip.open(clip_bpe_path()) as fh:
+        lines = fh.read().decode("utf-8").split("\n")
+    merges = lines[1 : _N_MERGES + 1]  # line 0 is a header
+    symbols = list(_bytes_to_unicode().values())
     tokens = symbols + [s + "</w>" for s in symbols]
     tokens += ["".join(m.split()) for m in merges]
     tokens += ["<|startoftext|>", "<|endoftext|>"]
@@ -40,10 +75,14 @@ def _clip_vocab_and_merges() -> tuple[dict[str, int], list[str]]:
 
 
 def build_tokenizer(out_dir: Path) -> Any:
-    """Write vocab.json + merges.txt to ``out_dir`` and return a CLIPTokenizer loaded from them."""
+    """Write vocab.json + merges.txt to ``out_dir`` and return a CLIPTokenizer loaded from them.
+
+    The plain BPE files stay beside the tokenizer.json that save_pretrained writes later, so
+    both fast (tokenizers) and slow tokenizer classes can load the folder.
+    """
     from transformers import CLIPTokenizer
 
-    vocab, merges = _clip_vocab_and_merges()
+    vocab, merges = clip_vocab_and_merges()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     (out_dir / "merges.txt").write_text(
@@ -57,7 +96,7 @@ def _components() -> dict[str, Any]:
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    # One seed before each module, so each one's weights do not depend on the others' sizes.
+    # A seed before each module, so one module's weights do not depend on another's size.
     torch.manual_seed(SEED)
     unet = UNet2DConditionModel(
         sample_size=32,
@@ -86,7 +125,7 @@ def _components() -> dict[str, Any]:
     torch.manual_seed(SEED + 2)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
-            vocab_size=49408,
+            vocab_size=VOCAB_SIZE,
             hidden_size=32,
             intermediate_size=64,
             num_hidden_layers=2,
@@ -98,6 +137,7 @@ def _components() -> dict[str, Any]:
             pad_token_id=49407,
         )
     )
+    # SD 1.x's own scheduler settings; DDIM with eta=0 adds no noise during sampling.
     scheduler = DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
@@ -115,44 +155,34 @@ def _lora_state_dict(unet: Any, seed: int) -> dict[str, Any]:
     from peft.utils import get_peft_model_state_dict
 
     unet.add_adapter(
-        LoraConfig(
-            r=4,
-            lora_alpha=4,
-            init_lora_weights=True,
-            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
-        ),
-        adapter_name="default",
+        LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"]),
+        adapter_name="tiny",
     )
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in unet.named_parameters():
-            # peft starts B at zero (a no-op LoRA); random B makes each LoRA visibly change
-            # the image, which is what the tests need to tell them apart.
-            if "lora_B" in name:
+            # peft starts B at zero, a LoRA that changes nothing; random B makes each LoRA
+            # visibly change the image, which is what tests need to tell them apart.
+            if ".lora_B." in name:
                 param.copy_(torch.randn(param.shape, generator=gen) * 0.5)
-    state = get_peft_model_state_dict(unet, adapter_name="default")
-    unet.delete_adapters("default")
+    state = {k: v.clone() for k, v in get_peft_model_state_dict(unet, adapter_name="tiny").items()}
+    unet.delete_adapters("tiny")
     return state
 
 
-def build_tiny_model(out_dir: Path) -> dict[str, Any]:
-    """Build the tiny model at ``out_dir/model`` and LoRAs at ``out_dir/loras/<name>.safetensors``.
+def build_tiny_model(out_dir: str | Path) -> dict[str, Any]:
+    """Build the tiny model and its two LoRAs under ``out_dir`` (see the module docstring).
 
-    Returns ``{"model": str, "loras": {"tiny-style-a": str, "tiny-style-b": str}}``. The same
-    seed gives the same bytes on the same library versions, so the sha256 is repeatable.
+    Returns ``{"model": str, "loras": {"tiny-style-a": str, "tiny-style-b": str}}``. Fixed
+    seeds give the same bytes on the same library versions, so the sha256 is repeatable.
     """
-    import torch
     from diffusers import StableDiffusionPipeline
 
-    out_dir = Path(out_dir)
-    model_dir = out_dir / MODEL_DIRNAME
-    lora_dir = out_dir / "loras"
+    paths = tiny_model_paths(out_dir)
+    model_dir = Path(paths["model"])
     if model_dir.exists():
         shutil.rmtree(model_dir)
-    lora_dir.mkdir(parents=True, exist_ok=True)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = build_tokenizer(Path(tmp))
+    tokenizer = build_tokenizer(model_dir / "tokenizer")
     parts = _components()
     pipe = StableDiffusionPipeline(
         **parts,
@@ -162,17 +192,13 @@ def build_tiny_model(out_dir: Path) -> dict[str, Any]:
         requires_safety_checker=False,
     )
     pipe.save_pretrained(str(model_dir), safe_serialization=True)
-    # Also keep the plain BPE files beside tokenizer.json so older (slow) tokenizers load it.
-    _, merges = _clip_vocab_and_merges()
-    build_tokenizer(model_dir / "tokenizer")
 
-    loras: dict[str, str] = {}
-    for index, name in enumerate(LORA_NAMES):
-        state = _lora_state_dict(parts["unet"], seed=SEED + 100 + index)
-        weight_name = f"{name}.safetensors"
+    for index, path in enumerate(paths["loras"].values()):
+        lora_path = Path(path)
+        lora_path.parent.mkdir(parents=True, exist_ok=True)
         StableDiffusionPipeline.save_lora_weights(
-            save_directory=str(lora_dir), unet_lora_layers=state, weight_name=weight_name
+            save_directory=str(lora_path.parent),
+            unet_lora_layers=_lora_state_dict(parts["unet"], seed=SEED + 100 + index),
+            weight_name=lora_path.name,
         )
-        loras[name] = str(lora_dir / weight_name)
-    del torch  # only imported to make sure it is present before any work starts
-    return {"model": str(model_dir), "loras": loras}
+    return paths

@@ -6,4 +6,10 @@ from generation import views
 
 app_name = "generation"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("campaigns/new/", views.campaign_create, name="campaign_create"),
+    path("campaigns/new/preview/", views.campaign_preview, name="campaign_preview"),
+    path("campaigns/samples/<str:name>", views.sample_csv, name="sample_csv"),
+    path("campaigns/<uuid:pk>/", views.campaign_detail, name="campaign"),
+]

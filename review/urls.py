@@ -6,4 +6,7 @@ from review import views
 
 app_name = "review"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.queue, name="queue"),
+    path("<uuid:pk>/decide/", views.decide, name="decide"),
+]

@@ -149,7 +149,9 @@ RQ_QUEUES = {
     "quality": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": JOB_TIMEOUT_QUALITY},
     "delivery": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": JOB_TIMEOUT_DELIVERY},
 }
-RQ = {"COMMIT_MODE": "on_db_commit"}
+# SimpleWorker runs jobs in the worker process: the model stays loaded between jobs, and
+# CUDA is never used in a forked child (DESIGN.md). Jobs always carry a job_timeout.
+RQ = {"COMMIT_MODE": "on_db_commit", "WORKER_CLASS": "rq.worker.SimpleWorker"}
 RQ_SHOW_ADMIN_LINK = True
 
 # --- Generation ---------------------------------------------------------------------------

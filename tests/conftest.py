@@ -183,3 +183,13 @@ def asset(campaign):
 
     (item,) = route_items(campaign, to="approved", count=1)
     return asset_publish(item_id=item.pk)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A folder holding the tiny random-weight model and LoRAs, built once per session."""
+    from generation.demo import ensure_tiny_model
+
+    directory = tmp_path_factory.mktemp("models")
+    ensure_tiny_model(directory / "tiny")
+    return directory

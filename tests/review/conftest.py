@@ -42,8 +42,14 @@ def _textured_scene() -> np.ndarray:
     img[700:940, 80:320] = checker[..., None]
     for row in range(6):
         cv2.putText(
-            img, "Studio quality 0123", (380, 640 + row * 55), cv2.FONT_HERSHEY_SIMPLEX,
-            1.3, (20, 20, 20), 2, cv2.LINE_AA,
+            img,
+            "Studio quality 0123",
+            (380, 640 + row * 55),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            1.3,
+            (20, 20, 20),
+            2,
+            cv2.LINE_AA,
         )
     return img
 
@@ -54,8 +60,17 @@ def _product_on_white() -> np.ndarray:
     rng = np.random.default_rng(11)
     img = np.full((SIZE, SIZE, 3), 255, np.uint8)
     upper = np.array(
-        [[190, 640], [260, 470], [420, 420], [520, 340], [640, 330], [700, 430],
-         [820, 520], [860, 640]], np.int32,
+        [
+            [190, 640],
+            [260, 470],
+            [420, 420],
+            [520, 340],
+            [640, 330],
+            [700, 430],
+            [820, 520],
+            [860, 640],
+        ],
+        np.int32,
     )
     cv2.fillPoly(img, [upper], (40, 70, 200), cv2.LINE_AA)
     # Fabric texture inside the upper only, so the white background stays pure white.
@@ -77,8 +92,9 @@ def _product_on_white() -> np.ndarray:
         cv2.circle(img, (p[0] - 34, p[1] + 22), 6, (200, 200, 200), -1)
     for x in range(270, 820, 14):
         cv2.circle(img, (x, 560), 2, (230, 230, 230), -1)
-    cv2.putText(img, "STUDIO", (330, 540), cv2.FONT_HERSHEY_DUPLEX, 2.0, (255, 255, 255), 4,
-                cv2.LINE_AA)
+    cv2.putText(
+        img, "STUDIO", (330, 540), cv2.FONT_HERSHEY_DUPLEX, 2.0, (255, 255, 255), 4, cv2.LINE_AA
+    )
     # A real lens is never perfect: a touch of softness, as in a good studio photograph.
     # Far from the product the backdrop stays exactly 255.
     return _blur(img, 1.8)

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from generation.models import Campaign
-from generation.selectors import campaign_progress
+from generation.selectors import campaign_cost, campaign_progress
 
 
 class Command(BaseCommand):
@@ -21,11 +21,24 @@ class Command(BaseCommand):
             campaign = Campaign.objects.get(pk=campaign_id)
         except (Campaign.DoesNotExist, ValidationError):
             raise CommandError(f"campaign: no campaign with id {campaign_id!r}", returncode=2)
-        progress = campaign_progress(campaign)
+        progress = campaign_progress(campaign=campaign)
+        counts = {status: count for status, _label, count in progress.by_status}
+        cost = campaign_cost(campaign=campaign)
         if opts["json"]:
-            self.stdout.write(json.dumps(progress))
+            payload = {
+                "id": str(campaign.pk),
+                "name": campaign.name,
+                "status": campaign.status,
+                "total": progress.total,
+                "done": progress.done,
+                "counts": counts,
+                "cost": str(cost),
+            }
+            self.stdout.write(json.dumps(payload))
             return
-        self.stdout.write(f"{campaign.name} ({campaign.status}): {progress['done']}/{progress['total']} done")
-        for status, count in progress["counts"].items():
+        self.stdout.write(
+            f"{campaign.name} ({campaign.status}): {progress.done}/{progress.total} done"
+        )
+        for status, count in counts.items():
             self.stdout.write(f"  {status:10} {count}")
-        self.stdout.write(f"  cost       {progress['cost']}")
+        self.stdout.write(f"  cost       {cost}")

@@ -97,7 +97,7 @@ class Command(BaseCommand):
             failure = self._supervise(host, port)
         except KeyboardInterrupt:
             # A signal during start-up (migrate can take a while): shut down what exists.
-            self.stdout.write("studio: interrupted while starting")
+            self._say("studio: interrupted while starting")
         finally:
             self._stopping.set()
             self._stop_children()
@@ -106,20 +106,30 @@ class Command(BaseCommand):
             connections.close_all()
             servers = embedded.current()
             if servers.started_postgres or servers.started_redis:
-                self.stdout.write("studio: stopping the embedded PostgreSQL and Redis")
+                self._say("studio: stopping the embedded PostgreSQL and Redis")
             embedded.stop(servers)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if failure:
             raise CommandError(failure)
-        self.stdout.write("studio: stopped")
+        self._say("studio: stopped")
 
     # --- start-up --------------------------------------------------------------------------
+
+    def _say(self, message: str) -> None:
+        # Flushed at once: under a supervisor or in a log file stdout is block-buffered, and
+        # "Studio is running at ..." is what people (and the tests) wait for.
+        self.stdout.write(message)
+        self.stdout.flush()
+
+    def _warn(self, message: str) -> None:
+        self.stderr.write(message)
+        self.stderr.flush()
 
     def _on_signal(self, signum: int, frame: object) -> None:
         if self._stopping.is_set():
             return
-        self.stdout.write(f"\nstudio: {signal.Signals(signum).name} received, shutting down")
+        self._say(f"\nstudio: {signal.Signals(signum).name} received, shutting down")
         self._stopping.set()
         if not self._supervising:
             # Interrupt a blocking migrate/collectstatic; the finally block cleans up.
@@ -129,18 +139,18 @@ class Command(BaseCommand):
         servers = embedded.current()
         if os.environ.get("STUDIO_EMBEDDED"):
             how = "started" if servers.started_postgres or servers.started_redis else "attached to"
-            self.stdout.write(f"studio: {how} the embedded PostgreSQL and Redis in {embedded.var_dir()}")
+            self._say(f"studio: {how} the embedded PostgreSQL and Redis in {embedded.var_dir()}")
         call_command("migrate", interactive=False, verbosity=0)
         roles_ensure()
         users = demo_users_ensure()
         if settings.DEBUG:
-            self.stdout.write("studio: demo users (role / username / password):")
+            self._say("studio: demo users (role / username / password):")
             for role, username, password in users:
-                self.stdout.write(f"  {role:<9} {username:<9} {password}")
-            self.stdout.write("  (a user whose password was changed keeps the changed one)")
+                self._say(f"  {role:<9} {username:<9} {password}")
+            self._say("  (a user whose password was changed keeps the changed one)")
         else:
             names = ", ".join(username for _, username, _ in users)
-            self.stdout.write(
+            self._say(
                 f"studio: demo users {names} exist. Set their passwords with "
                 "`python manage.py changepassword <username>` (or STUDIO_DEMO_PASSWORD before "
                 "the first run)."
@@ -164,7 +174,7 @@ class Command(BaseCommand):
                 return
         except OSError:
             pass
-        self.stdout.write("studio: collecting static files")
+        self._say("studio: collecting static files")
         call_command("collectstatic", interactive=False, verbosity=0)
         stamp.write_text(fingerprint)
 
@@ -178,7 +188,14 @@ class Command(BaseCommand):
             for queue in QUEUES:
                 self._spawn(
                     f"worker-{queue}",
-                    [*manage, "rqworker", queue, "--worker-class", WORKER_CLASS, "--with-scheduler"],
+                    [
+                        *manage,
+                        "rqworker",
+                        queue,
+                        "--worker-class",
+                        WORKER_CLASS,
+                        "--with-scheduler",
+                    ],
                 )
 
     def _spawn(self, name: str, command: list[str]) -> None:
@@ -213,12 +230,13 @@ class Command(BaseCommand):
                 if _port_answers(host, port):
                     shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
                     shown = f"[{shown}]" if ":" in shown else shown
-                    self.stdout.write(
-                        f"Studio is running at http://{shown}:{port}/  (Ctrl-C to stop)"
-                    )
+                    self._say(f"Studio is running at http://{shown}:{port}/  (Ctrl-C to stop)")
                     announced = True
                 elif time.monotonic() > deadline:
-                    return f"the web server did not answer on {host}:{port} within {WEB_READY_SECONDS} s"
+                    return (
+                        f"the web server did not answer on {host}:{port} "
+                        f"within {WEB_READY_SECONDS} s"
+                    )
             self._stopping.wait(0.5 if announced else 0.2)
         return None
 
@@ -231,13 +249,13 @@ class Command(BaseCommand):
                 from generation.services import items_reconcile
             except ImportError as exc:
                 if not warned:
-                    self.stderr.write(f"studio: reconciler disabled for now: {exc}")
+                    self._warn(f"studio: reconciler disabled for now: {exc}")
                     warned = True
             else:
                 try:
                     items_reconcile()
                 except Exception as exc:  # noqa: BLE001 - one bad pass must not end the loop
-                    self.stderr.write(f"studio: reconciler pass failed: {exc!r}")
+                    self._warn(f"studio: reconciler pass failed: {exc!r}")
                 finally:
                     # This thread's own connection: don't hold it idle for a minute.
                     connections.close_all()
@@ -252,7 +270,7 @@ class Command(BaseCommand):
             try:
                 child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self.stderr.write(f"studio: {child.name} did not stop in time; killing it")
+                self._warn(f"studio: {child.name} did not stop in time; killing it")
         for child in self._children:
             # Also reaps leftovers in the group (a worker's scheduler process).
             _signal_group(child.process, signal.SIGKILL)

@@ -1,0 +1,45 @@
+"""Admin for published assets: rights, status, title and tags change; provenance never does."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html
+from django.urls import reverse
+
+from catalogue.models import Asset
+from catalogue.services import asset_search_refresh
+
+
+@admin.register(Asset)
+class AssetAdmin(admin.ModelAdmin):
+    list_display = ["title", "campaign", "status", "rights", "approved_by", "cost", "created_at"]
+    list_filter = ["status", "rights"]
+    search_fields = ["title", "prompt", "campaign__name"]
+    list_select_related = ["campaign"]
+    date_hierarchy = "created_at"
+    fields = ["preview", "title", "tags", "status", "rights", "campaign", "item", "prompt",
+              "fields", "provenance", "image", "thumbnail", "width", "height", "cost",
+              "approved_by", "created_at"]
+    readonly_fields = ["preview", "campaign", "item", "prompt", "fields", "provenance", "image",
+                       "thumbnail", "width", "height", "cost", "approved_by", "created_at"]
+
+    @admin.display(description="image")
+    def preview(self, obj: Asset) -> str:
+        name = obj.thumbnail.name or obj.image.name
+        if not name:
+            return "—"
+        return format_html(
+            '<img src="{}" alt="" style="max-width: 256px; border-radius: 4px">',
+            reverse("catalogue:media", args=[name]),
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False  # assets are published from approved items (catalogue.services)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # withdraw instead: the audit trail points at assets
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        # Title and tags are part of the search vector, which is refreshed explicitly.
+        asset_search_refresh(asset_ids=[obj.pk])

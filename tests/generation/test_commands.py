@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from generation.models import Campaign
+from tests.conftest import SHARED_FIXTURES
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_campaign_create_prints_the_id_and_item_count_as_json(template_version, recipe):
+    out = run(
+        "campaign_create", "--name", "Shoes", "--template", "product-photo",
+        "--csv", str(SHARED_FIXTURES / "products.csv"), "--recipe", "catalogue",
+        "--variations", "2", "--json",
+    )
+    payload = json.loads(out)
+    assert payload["items"] == 40
+    assert Campaign.objects.get(pk=payload["id"]).name == "Shoes"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"--template": "nope"}, "template: no template named 'nope'"),
+        ({"--recipe": "nope"}, "recipe: no recipe named 'nope'"),
+        ({"--csv": "/nonexistent.csv"}, "csv: cannot read /nonexistent.csv"),
+        ({"--csv": str(SHARED_FIXTURES / "game_assets.csv")}, "column 'product_type' is missing"),
+        ({"--variations": "0"}, "variations: must be between 1"),
+    ],
+)
+def test_campaign_create_exits_2_with_the_message_and_creates_nothing(
+    template_version, recipe, overrides, message
+):
+    options = {
+        "--name": "Shoes", "--template": "product-photo",
+        "--csv": str(SHARED_FIXTURES / "products.csv"), "--recipe": "catalogue",
+    } | overrides
+    args = [part for pair in options.items() for part in pair]
+    with pytest.raises(CommandError) as error:
+        run("campaign_create", *args)
+    assert error.value.returncode == 2
+    assert message in str(error.value)
+    assert Campaign.objects.count() == 0
+
+
+def test_campaign_status_prints_counts_by_status(campaign):
+    payload = json.loads(run("campaign_status", str(campaign.pk), "--json"))
+    assert payload["total"] == 40
+    assert payload["counts"]["queued"] == 40
+    assert payload["done"] == 0
+    text = run("campaign_status", str(campaign.pk))
+    assert "0/40 done" in text
+
+
+def test_campaign_status_of_an_unknown_id_exits_2(db):
+    with pytest.raises(CommandError) as error:
+        run("campaign_status", "not-a-uuid")
+    assert error.value.returncode == 2
+
+
+def test_catalogue_search_prints_matching_assets_as_json(asset):
+    lines = run("catalogue_search", "sneaker", "--json").splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [str(asset.pk)]
+    assert run("catalogue_search", "helicopter", "--json") == ""

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from PIL import Image
+
+from review.quality import decide, default_policy, load_image, score_image
+
+MakeImage = Callable[[str], Image.Image]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def good_and_blank(image: MakeImage, tmp_path: Path) -> tuple[Path, Path]:
+    good = tmp_path / "good.png"
+    blank = tmp_path / "blank.png"
+    image("product").save(good)
+    image("blank").save(blank)
+    return good, blank
+
+
+def _run(*args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("score_images", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_json_output_is_one_object_per_image_with_the_policy_verdict(
+    good_and_blank: tuple[Path, Path],
+) -> None:
+    good, blank = good_and_blank
+
+    out, err = _run(str(good), str(blank), "--json")
+
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert err == ""
+    assert [row["path"] for row in rows] == [str(good), str(blank)]
+    assert [row["verdict"] for row in rows] == ["approved", "rejected"]
+    for row in rows:
+        assert {"path", "scores", "verdict", "reasons", "overall"} <= set(row)
+        assert set(row["scores"]) == {"sharpness", "exposure", "contrast"}
+    assert rows[1]["reasons"][0].startswith("blank frame: ")
+
+
+def test_the_command_gives_exactly_what_score_image_and_decide_give(
+    good_and_blank: tuple[Path, Path],
+) -> None:
+    out, _ = _run(*(str(path) for path in good_and_blank), "--json")
+
+    rows = [json.loads(line) for line in out.splitlines()]
+    for row, path in zip(rows, good_and_blank, strict=True):
+        card = score_image(load_image(path))
+        decision = decide(card, **default_policy())
+        assert row["verdict"] == decision.verdict
+        assert row["overall"] == pytest.approx(decision.overall, abs=1e-4)
+        assert row["reasons"] == decision.reasons
+        assert row["scores"] == pytest.approx(card.scores, abs=1e-4)
+
+
+def test_it_follows_the_thresholds_in_settings(
+    image: MakeImage, tmp_path: Path, settings: Any
+) -> None:
+    washed_out = tmp_path / "washed_out.png"
+    image("washed_out").save(washed_out)  # overall about 0.5: review by default
+    before = json.loads(_run(str(washed_out), "--json")[0])
+    settings.STUDIO_QUALITY_APPROVE_AT = 0.9
+    settings.STUDIO_QUALITY_REJECT_BELOW = 0.6
+
+    after = json.loads(_run(str(washed_out), "--json")[0])
+
+    assert before["verdict"] == "review"
+    assert after["verdict"] == "rejected"
+
+
+def test_without_json_it_prints_a_readable_line_per_image(
+    good_and_blank: tuple[Path, Path],
+) -> None:
+    good, blank = good_and_blank
+
+    out, _ = _run(str(good), str(blank))
+
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{good}: approved (overall 1.00;")
+    assert "no problems found" in lines[0]
+    assert lines[1].startswith(f"{blank}: rejected (overall 0.00;")
+    assert "blank frame: " in lines[1]
+
+
+def test_an_unreadable_file_is_reported_and_the_others_are_still_scored(
+    good_and_blank: tuple[Path, Path], tmp_path: Path
+) -> None:
+    good, _ = good_and_blank
+    missing = tmp_path / "missing.png"
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"\xff\xd8 not really a jpeg")
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError) as raised:
+        call_command(
+            "score_images", str(missing), str(junk), str(good), "--json", stdout=out, stderr=err
+        )
+
+    assert raised.value.returncode == 2
+    assert f"{missing}: no such file" in err.getvalue()
+    assert f"{junk}: " in err.getvalue()
+    assert [json.loads(line)["path"] for line in out.getvalue().splitlines()] == [str(good)]
+
+
+def _manage(*args: str) -> subprocess.CompletedProcess[str]:
+    # Explicit URLs: without them manage.py starts the embedded PostgreSQL and Redis.
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/studio",
+        "REDIS_URL": "redis://127.0.0.1:6379/13",
+        "SECRET_KEY": "x",
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "score_images", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_manage_py_prints_json_lines(good_and_blank: tuple[Path, Path]) -> None:
+    good, blank = good_and_blank
+
+    result = _manage(str(good), str(blank), "--json")
+
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(row["path"], row["verdict"]) for row in rows] == [
+        (str(good), "approved"),
+        (str(blank), "rejected"),
+    ]
+
+
+def test_manage_py_exits_2_naming_a_missing_file(
+    good_and_blank: tuple[Path, Path], tmp_path: Path
+) -> None:
+    good, _ = good_and_blank
+    missing = tmp_path / "nowhere.png"
+
+    result = _manage(str(good), str(missing), "--json")
+
+    assert result.returncode == 2
+    assert str(missing) in result.stderr
+    assert json.loads(result.stdout)["path"] == str(good)
