@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.utils.html import format_html
 from django.urls import reverse
+from django.utils.html import format_html
 
 from catalogue.models import Asset
 from catalogue.services import asset_search_refresh
@@ -17,11 +17,40 @@ class AssetAdmin(admin.ModelAdmin):
     search_fields = ["title", "prompt", "campaign__name"]
     list_select_related = ["campaign"]
     date_hierarchy = "created_at"
-    fields = ["preview", "title", "tags", "status", "rights", "campaign", "item", "prompt",
-              "fields", "provenance", "image", "thumbnail", "width", "height", "cost",
-              "approved_by", "created_at"]
-    readonly_fields = ["preview", "campaign", "item", "prompt", "fields", "provenance", "image",
-                       "thumbnail", "width", "height", "cost", "approved_by", "created_at"]
+    fields = [
+        "preview",
+        "title",
+        "tags",
+        "status",
+        "rights",
+        "campaign",
+        "item",
+        "prompt",
+        "fields",
+        "provenance",
+        "image",
+        "thumbnail",
+        "width",
+        "height",
+        "cost",
+        "approved_by",
+        "created_at",
+    ]
+    readonly_fields = [
+        "preview",
+        "campaign",
+        "item",
+        "prompt",
+        "fields",
+        "provenance",
+        "image",
+        "thumbnail",
+        "width",
+        "height",
+        "cost",
+        "approved_by",
+        "created_at",
+    ]
 
     @admin.display(description="image")
     def preview(self, obj: Asset) -> str:

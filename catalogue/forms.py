@@ -22,16 +22,14 @@ class AssetSearchForm(forms.Form):
     campaign = forms.ModelChoiceField(
         queryset=Campaign.objects.none(), required=False, empty_label="All campaigns"
     )
-    status = forms.ChoiceField(
-        choices=[("", "Any status"), *Asset.Status.choices], required=False
-    )
+    status = forms.ChoiceField(choices=[("", "Any status"), *Asset.Status.choices], required=False)
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.fields["campaign"].queryset = Campaign.objects.filter(
-            assets__isnull=False
-        ).distinct().order_by("-created_at")
+        self.fields["campaign"].queryset = (
+            Campaign.objects.filter(assets__isnull=False).distinct().order_by("-created_at")
+        )
 
     def search_kwargs(self) -> dict:
         if not self.is_valid():

@@ -36,7 +36,9 @@ def _get_asset_for_user(request: HttpRequest, pk) -> Asset:
 @role_required(*ALL_ROLES)
 def search(request: HttpRequest) -> HttpResponse:
     form = AssetSearchForm(request.GET)
-    assets = list(asset_search(**form.search_kwargs(), limit=SEARCH_LIMIT)) if form.is_valid() else []
+    assets = (
+        list(asset_search(**form.search_kwargs(), limit=SEARCH_LIMIT)) if form.is_valid() else []
+    )
     context = {"form": form, "assets": assets, "limit": SEARCH_LIMIT}
     template = "catalogue/search.html"
     if request.htmx:
@@ -58,7 +60,9 @@ def asset_detail(request: HttpRequest, pk) -> HttpResponse:
         "provenance": asset.provenance,
         "quality": quality,
         "scores": [(k, v) for k, v in scores if not k.startswith("measure_")],
-        "measures": [(k.removeprefix("measure_"), v) for k, v in scores if k.startswith("measure_")],
+        "measures": [
+            (k.removeprefix("measure_"), v) for k, v in scores if k.startswith("measure_")
+        ],
         "decisions": review_decisions_for_item(item_id=item.pk),
     }
     return render(request, "catalogue/asset_detail.html", context)

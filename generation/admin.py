@@ -37,24 +37,20 @@ def _adopt(obj, created) -> None:
 class ActivateMixin:
     """An action that makes the selected version the active one of its name (rollback)."""
 
-    activate_lookup = "name"
     actions = ["activate_version"]
 
     @admin.action(description="Make the selected version the active one")
     def activate_version(self, request: HttpRequest, queryset) -> None:
-        seen = set()
+        seen: set[str] = set()
         for obj in queryset:
-            key = getattr(obj, self.activate_lookup + "_id", None) or getattr(
-                obj, self.activate_lookup
-            )
-            if key in seen:
+            if obj.name in seen:
                 self.message_user(
                     request, f"Skipped {obj}: pick one version per name.", messages.WARNING
                 )
                 continue
-            seen.add(key)
+            seen.add(obj.name)
             with transaction.atomic():
-                services._activate(obj, **{self.activate_lookup: getattr(obj, self.activate_lookup)})
+                services._activate(obj, name=obj.name)
             self.message_user(request, f"{obj} is now active.")
 
 
@@ -70,7 +66,13 @@ class BaseModelVersionAdmin(ActivateMixin, admin.ModelAdmin):
     list_filter = ["backend", "is_active"]
     search_fields = ["name", "source", "sha256"]
     readonly_fields = [
-        "name", "version", "backend", "source", "sha256", "cost_per_image", "is_active",
+        "name",
+        "version",
+        "backend",
+        "source",
+        "sha256",
+        "cost_per_image",
+        "is_active",
         "created_at",
     ]
 
@@ -124,7 +126,13 @@ class LoraVersionAdmin(ActivateMixin, admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["name", "file", "sha256"]
     readonly_fields = [
-        "name", "version", "file", "sha256", "default_weight", "is_active", "created_at"
+        "name",
+        "version",
+        "file",
+        "sha256",
+        "default_weight",
+        "is_active",
+        "created_at",
     ]
 
     def get_form(self, request, obj=None, **kwargs):
@@ -148,9 +156,11 @@ class LoraVersionAdmin(ActivateMixin, admin.ModelAdmin):
 
 
 def _recipe_in_use(recipe: Recipe | None) -> bool:
-    return recipe is not None and recipe.pk is not None and Campaign.objects.filter(
-        recipe=recipe
-    ).exists()
+    return (
+        recipe is not None
+        and recipe.pk is not None
+        and Campaign.objects.filter(recipe=recipe).exists()
+    )
 
 
 class RecipeLoraInline(admin.TabularInline):
@@ -176,7 +186,14 @@ class RecipeAdmin(ActivateMixin, admin.ModelAdmin):
     """A recipe can be edited until a campaign uses it; after that, add a new version."""
 
     list_display = [
-        "name", "version", "purpose", "base_model", "steps", "guidance_scale", "width", "height",
+        "name",
+        "version",
+        "purpose",
+        "base_model",
+        "steps",
+        "guidance_scale",
+        "width",
+        "height",
         "is_active",
     ]
     list_filter = ["purpose", "is_active"]
@@ -230,8 +247,15 @@ class PromptTemplateVersionInline(admin.TabularInline):
     model = PromptTemplateVersion
     extra = 0
     can_delete = False
-    fields = ["version", "body", "negative_prompt", "placeholders", "is_active", "created_by",
-              "created_at"]
+    fields = [
+        "version",
+        "body",
+        "negative_prompt",
+        "placeholders",
+        "is_active",
+        "created_by",
+        "created_at",
+    ]
     readonly_fields = fields
     ordering = ["-version"]
 
@@ -280,8 +304,15 @@ class PromptTemplateAdmin(admin.ModelAdmin):
 class CampaignAdmin(admin.ModelAdmin):
     """Campaigns are created on the campaign page (campaign_submit); here they are read."""
 
-    list_display = ["name", "status", "template_version", "recipe", "variations", "created_by",
-                    "created_at"]
+    list_display = [
+        "name",
+        "status",
+        "template_version",
+        "recipe",
+        "variations",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["status", "seed_policy"]
     search_fields = ["name", "csv_filename"]
     date_hierarchy = "created_at"
@@ -296,8 +327,16 @@ class CampaignAdmin(admin.ModelAdmin):
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "status", "seed", "attempts", "worker", "duration_s", "cost",
-                    "created_at"]
+    list_display = [
+        "__str__",
+        "status",
+        "seed",
+        "attempts",
+        "worker",
+        "duration_s",
+        "cost",
+        "created_at",
+    ]
     list_filter = ["status"]
     search_fields = ["prompt", "=id", "job_id"]
     list_select_related = ["campaign"]

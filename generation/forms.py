@@ -30,7 +30,8 @@ class TemplateVersionChoiceField(forms.ModelChoiceField):
 
 class RecipeChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Recipe) -> str:
-        return f"{obj.name} v{obj.version} — {obj.base_model}, {obj.width}×{obj.height}, {obj.steps} steps"
+        size = f"{obj.width}×{obj.height}"
+        return f"{obj.name} v{obj.version} — {obj.base_model}, {size}, {obj.steps} steps"
 
 
 class CampaignForm(forms.Form):
@@ -84,7 +85,10 @@ class CampaignForm(forms.Form):
                 field.initial = only[0].pk
         maximum = settings.STUDIO_MAX_VARIATIONS
         self.fields["variations"] = forms.IntegerField(
-            min_value=1, max_value=maximum, initial=1, help_text=f"Images per CSV row (1–{maximum})."
+            min_value=1,
+            max_value=maximum,
+            initial=1,
+            help_text=f"Images per CSV row (1–{maximum}).",
         )
         approve, reject = settings.STUDIO_QUALITY_APPROVE_AT, settings.STUDIO_QUALITY_REJECT_BELOW
         self.fields["approve_at"].widget.attrs.update(placeholder=f"{approve}", step="0.01")

@@ -37,7 +37,9 @@ class Progress:
     @property
     def by_status(self) -> list[tuple[str, str, int]]:
         """(status, label, count) for every status, in pipeline order."""
-        return [(status, label, self.counts.get(status, 0)) for status, label in Item.Status.choices]
+        return [
+            (status, label, self.counts.get(status, 0)) for status, label in Item.Status.choices
+        ]
 
     @property
     def segments(self) -> list[tuple[str, str, int, float]]:

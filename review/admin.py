@@ -57,8 +57,16 @@ class ReviewDecisionInline(admin.TabularInline):
 
 @admin.register(ReviewTask)
 class ReviewTaskAdmin(ReadOnlyAdmin):
-    list_display = ["item", "campaign", "status", "claimed_by", "lease_until", "decision",
-                    "decided_by", "decided_at"]
+    list_display = [
+        "item",
+        "campaign",
+        "status",
+        "claimed_by",
+        "lease_until",
+        "decision",
+        "decided_by",
+        "decided_at",
+    ]
     list_filter = ["status", "decision"]
     search_fields = ["=item__id", "campaign__name", "reason"]
     list_select_related = ["item__campaign", "campaign", "claimed_by", "decided_by"]

@@ -31,7 +31,9 @@ _NO_CAMPAIGN = "00000000-0000-0000-0000-000000000000"
 class DecisionForm(forms.Form):
     token = forms.UUIDField(widget=forms.HiddenInput)
     campaign = forms.UUIDField(widget=forms.HiddenInput, required=False)
-    decision = forms.ChoiceField(choices=[(Verdict.APPROVED, "Approve"), (Verdict.REJECTED, "Reject")])
+    decision = forms.ChoiceField(
+        choices=[(Verdict.APPROVED, "Approve"), (Verdict.REJECTED, "Reject")]
+    )
     reason_code = forms.ChoiceField(choices=REJECT_REASONS, required=False, label="Reject reason")
     reason_text = forms.CharField(
         required=False, max_length=1000, label="Details", widget=forms.TextInput
@@ -49,8 +51,9 @@ class DecisionForm(forms.Form):
 
     @property
     def reason(self) -> str:
+        """Like "blurry: soft edges"; an approval keeps only the typed note, not a reason."""
         code = self.cleaned_data.get("reason_code", "")
         text = (self.cleaned_data.get("reason_text") or "").strip()
-        if code == "other":
+        if code == "other" or self.cleaned_data.get("decision") != Verdict.REJECTED:
             code = ""
         return ": ".join(part for part in (code, text) if part)

@@ -22,10 +22,9 @@ def _queue_url(campaign_id=None) -> str:
 
 
 def _task_details(task: ReviewTask) -> dict:
-    item = (
-        Item.objects.select_related("campaign__template_version__template", "base_model", "quality")
-        .get(pk=task.item_id)
-    )
+    item = Item.objects.select_related(
+        "campaign__template_version__template", "base_model", "quality"
+    ).get(pk=task.item_id)
     quality = getattr(item, "quality", None)
     scores, measures = [], []
     if quality is not None:
@@ -50,9 +49,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     }
     if task is not None:
         context |= _task_details(task)
-        context["form"] = DecisionForm(
-            initial={"token": task.lease_token, "campaign": campaign_id}
-        )
+        context["form"] = DecisionForm(initial={"token": task.lease_token, "campaign": campaign_id})
     return render(request, "review/queue.html", context)
 
 

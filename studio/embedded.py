@@ -132,12 +132,18 @@ def _discard_stale_pidfile(pgdata: Path) -> None:
         (pgdata / "postmaster.pid").unlink(missing_ok=True)
 
 
-def _postgres() -> tuple[str, bool]:
+def _import_pgserver() -> None:
     with warnings.catch_warnings():
-        # platformdirs warns at import that XDG_RUNTIME_DIR is unset (pgserver's lock dir).
+        # pgserver asks platformdirs for its lock directory at import, which warns when
+        # XDG_RUNTIME_DIR is unset (root, CI, containers) and then works anyway.
         warnings.simplefilter("ignore")
-        from pgserver.postgres_server import PostgresServer
-        from pgserver.utils import PostmasterInfo
+        import pgserver  # noqa: F401
+
+
+def _postgres() -> tuple[str, bool]:
+    _import_pgserver()
+    from pgserver.postgres_server import PostgresServer
+    from pgserver.utils import PostmasterInfo
 
     pgdata = _pgdata()
     pgdata.mkdir(parents=True, exist_ok=True)
@@ -190,6 +196,7 @@ def _create_database_if_missing(socket_dir: str) -> None:
 
 
 def _stop_postgres() -> None:
+    _import_pgserver()
     from pgserver._commands import pg_ctl
 
     pgdata = _pgdata()
@@ -321,8 +328,10 @@ def current() -> EmbeddedServers:
 def ensure_environment() -> EmbeddedServers:
     """Start or attach to the embedded servers for whichever URL is unset."""
     servers = _current
-    need_db = not os.environ.get("DATABASE_URL")
-    need_redis = not os.environ.get("REDIS_URL")
+    # X_FILE counts as set: settings read DATABASE_URL_FILE (a Docker secret) like the
+    # variable itself, and a deployment must never quietly get an embedded server instead.
+    need_db = not (os.environ.get("DATABASE_URL") or os.environ.get("DATABASE_URL_FILE"))
+    need_redis = not (os.environ.get("REDIS_URL") or os.environ.get("REDIS_URL_FILE"))
     if not (need_db or need_redis):
         return servers
     with _lock(var_dir() / "embedded.lock"):

@@ -57,9 +57,18 @@ def decide(
     overall = round(min(max(overall, 0.0), 1.0), 6)
 
     reasons = list(card.reasons)
+    # A mean lets two good scores outvote one bad one (a blurred photo with fine exposure
+    # scored 0.73); a single weighted score below reject_below keeps an image from auto-approval.
+    weak = [name for name in used if weights[name] > 0 and card.scores[name] < reject_below]
     if card.hard_fail:
         verdict = REJECTED
         reasons.append(f"rejected: hard failure (overall {overall:.2f})")
+    elif weak and overall >= reject_below:
+        verdict = REVIEW
+        reasons.append(
+            f"review: {', '.join(weak)} below reject_below {reject_below:.2f} "
+            f"(overall {overall:.2f})"
+        )
     elif overall >= approve_at:
         verdict = APPROVED
         reasons.append(f"approved: overall {overall:.2f} >= approve_at {approve_at:.2f}")

@@ -41,8 +41,12 @@ def test_search_understands_websearch_syntax(manager_client, asset):
     assert reverse("catalogue:asset", args=[asset.pk]) in search(
         manager_client, q='"aero runner" -leather'
     )
-    assert reverse("catalogue:asset", args=[asset.pk]) in search(manager_client, q="zeppelin OR mesh")
-    assert reverse("catalogue:asset", args=[asset.pk]) not in search(manager_client, q="sneaker -mesh")
+    assert reverse("catalogue:asset", args=[asset.pk]) in search(
+        manager_client, q="zeppelin OR mesh"
+    )
+    assert reverse("catalogue:asset", args=[asset.pk]) not in search(
+        manager_client, q="sneaker -mesh"
+    )
 
 
 def test_an_empty_query_lists_the_newest_assets(manager_client, asset):
@@ -104,7 +108,10 @@ def test_the_asset_page_shows_the_review_history(manager_client, campaign, revie
     route_items(campaign, to="review", count=1)
     task = review_task_claim_next(user=reviewer)
     review_task_decide(
-        task_id=task.pk, user=reviewer, token=task.lease_token, decision="approved",
+        task_id=task.pk,
+        user=reviewer,
+        token=task.lease_token,
+        decision="approved",
         reason="on brand",
     )
     asset = asset_publish(item_id=task.item_id)

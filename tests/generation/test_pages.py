@@ -83,7 +83,9 @@ def test_the_new_campaign_button_is_for_creatives_only(client, creative, manager
 # --- The campaign form --------------------------------------------------------------------
 
 
-def test_the_form_offers_active_template_versions_and_recipes(creative_client, template_version, recipe):
+def test_the_form_offers_active_template_versions_and_recipes(
+    creative_client, template_version, recipe
+):
     page = creative_client.get(reverse("generation:campaign_create")).content.decode()
 
     assert "product-photo v1" in page
@@ -138,7 +140,11 @@ def test_preview_lists_the_problems_of_a_bad_csv(creative_client, template_versi
 
 
 def test_create_makes_the_campaign_and_its_items_and_opens_it(
-    creative_client, creative, template_version, recipe, products_csv,
+    creative_client,
+    creative,
+    template_version,
+    recipe,
+    products_csv,
     django_capture_on_commit_callbacks,
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -230,9 +236,7 @@ def test_an_upload_over_the_size_cap_is_refused(
     settings, creative_client, template_version, recipe, products_csv
 ):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
-    big = products_csv + b"".join(
-        b"X-%d,mug,Cup %d,red,clay,home\n" % (i, i) for i in range(100)
-    )
+    big = products_csv + b"".join(b"X-%d,mug,Cup %d,red,clay,home\n" % (i, i) for i in range(100))
 
     response = creative_client.post(
         reverse("generation:campaign_create"), form_data(template_version, recipe, big)
@@ -358,7 +362,9 @@ def test_adding_a_prompt_template_in_the_admin_creates_its_first_version(superus
     version = template.active_version()
     assert response.status_code == 302
     assert (version.version, version.body, version.placeholders) == (
-        1, "a {product_type} in use outdoors", ["product_type"]
+        1,
+        "a {product_type} in use outdoors",
+        ["product_type"],
     )
 
 
@@ -415,8 +421,13 @@ def test_a_recipe_used_by_a_campaign_is_read_only_in_the_admin(superuser_client,
 def test_adding_a_base_model_in_the_admin_goes_through_the_registry(superuser_client):
     response = superuser_client.post(
         reverse("admin:generation_basemodelversion_add"),
-        {"name": "sdxl", "backend": "diffusers", "source": "stabilityai/sdxl-base",
-         "cost_per_image": "0.002", "notes": ""},
+        {
+            "name": "sdxl",
+            "backend": "diffusers",
+            "source": "stabilityai/sdxl-base",
+            "cost_per_image": "0.002",
+            "notes": "",
+        },
     )
 
     from generation.models import BaseModelVersion

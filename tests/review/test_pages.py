@@ -26,7 +26,9 @@ def decide(client, task: ReviewTask, **data):
     return client.post(reverse("review:decide", args=[task.pk]), payload)
 
 
-def test_the_queue_shows_the_claimed_image_with_its_details(reviewer_client, reviewer, review_items):
+def test_the_queue_shows_the_claimed_image_with_its_details(
+    reviewer_client, reviewer, review_items
+):
     page = reviewer_client.get(reverse("review:queue")).content.decode()
 
     task = claimed_task(reviewer)
@@ -58,7 +60,9 @@ def test_scores_are_bars_and_measures_sit_in_a_details_element(
         assert f">{key.removeprefix('measure_')}</th>" in details
 
 
-def test_the_same_reviewer_keeps_the_same_image_until_deciding(reviewer_client, reviewer, review_items):
+def test_the_same_reviewer_keeps_the_same_image_until_deciding(
+    reviewer_client, reviewer, review_items
+):
     reviewer_client.get(reverse("review:queue"))
     first = claimed_task(reviewer)
 
@@ -67,9 +71,7 @@ def test_the_same_reviewer_keeps_the_same_image_until_deciding(reviewer_client, 
     assert claimed_task(reviewer).pk == first.pk
 
 
-def test_two_reviewers_are_shown_different_images(
-    client, reviewer, second_reviewer, review_items
-):
+def test_two_reviewers_are_shown_different_images(client, reviewer, second_reviewer, review_items):
     client.force_login(reviewer)
     client.get(reverse("review:queue"))
     client.force_login(second_reviewer)
@@ -146,7 +148,9 @@ def test_other_as_a_reason_needs_a_description(reviewer_client, reviewer, review
     assert not ReviewDecision.objects.exists()
 
 
-def test_a_stale_token_shows_the_message_instead_of_failing(reviewer_client, reviewer, review_items):
+def test_a_stale_token_shows_the_message_instead_of_failing(
+    reviewer_client, reviewer, review_items
+):
     reviewer_client.get(reverse("review:queue"))
     task = claimed_task(reviewer)
     task.lease_token = uuid.uuid4()
@@ -178,7 +182,9 @@ def test_decide_accepts_only_post(reviewer_client, reviewer, review_items):
     assert reviewer_client.get(reverse("review:decide", args=[task.pk])).status_code == 405
 
 
-def test_the_campaign_filter_is_kept_across_a_decision(reviewer_client, reviewer, review_items, campaign):
+def test_the_campaign_filter_is_kept_across_a_decision(
+    reviewer_client, reviewer, review_items, campaign
+):
     url = reverse("review:queue") + f"?campaign={campaign.pk}"
     page = reviewer_client.get(url).content.decode()
     task = claimed_task(reviewer)
@@ -190,14 +196,23 @@ def test_the_campaign_filter_is_kept_across_a_decision(reviewer_client, reviewer
 
 
 def test_a_filter_on_a_campaign_without_reviews_shows_the_empty_state(
-    reviewer_client, reviewer, review_items, campaign, creative, template_version, recipe,
+    reviewer_client,
+    reviewer,
+    review_items,
+    campaign,
+    creative,
+    template_version,
+    recipe,
     products_csv,
 ):
     from generation.services import campaign_submit
 
     other = campaign_submit(
-        name="Other", template_version=template_version, recipe=recipe,
-        csv_bytes=products_csv, user=creative,
+        name="Other",
+        template_version=template_version,
+        recipe=recipe,
+        csv_bytes=products_csv,
+        user=creative,
     )
     page = reviewer_client.get(reverse("review:queue") + f"?campaign={other.pk}").content.decode()
 

@@ -170,3 +170,23 @@ def test_equal_thresholds_are_allowed_and_leave_no_review_band() -> None:
     assert _decide(_card(0.49, 0.49, 0.49), approve_at=0.5, reject_below=0.5).verdict == (
         "rejected"
     )
+
+
+def test_one_weak_score_keeps_an_image_from_auto_approval_however_good_the_rest():
+    from review.quality import ScoreCard, decide
+
+    card = ScoreCard(
+        scores={"sharpness": 0.21, "exposure": 1.0, "contrast": 1.0},
+        measures={},
+        reasons=["blurry: subject sharpness 40 (needs 89)"],
+        hard_fail=False,
+    )
+    decision = decide(
+        card,
+        approve_at=0.7,
+        reject_below=0.4,
+        weights={"sharpness": 1.0, "exposure": 1.0, "contrast": 1.0},
+    )
+    assert decision.overall >= 0.7
+    assert decision.verdict == "review"
+    assert "sharpness below reject_below" in decision.reasons[-1]

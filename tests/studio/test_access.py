@@ -1,4 +1,4 @@
-"""Every page × every persona: 200 for the roles it is for, 403 for the others, login for anonymous."""
+"""Every page × every persona: 200 for its roles, 403 for the others, login for anonymous."""
 
 from __future__ import annotations
 
@@ -84,8 +84,12 @@ def test_the_navigation_shows_links_by_role(client, creative, reviewer, admin_us
 
     client.force_login(admin_user)
     page = client.get(reverse("generation:dashboard")).content.decode()
-    for url in (reverse("generation:campaign_create"), reverse("review:queue"),
-                reverse("admin:index"), reverse("django_rq:home")):
+    for url in (
+        reverse("generation:campaign_create"),
+        reverse("review:queue"),
+        reverse("admin:index"),
+        reverse("django_rq:home"),
+    ):
         assert url in page
 
 
@@ -103,9 +107,7 @@ def test_the_header_logs_out_with_a_post_form(client, creative):
 def test_the_login_page_logs_a_user_in(client, creative):
     page = client.get(reverse("login"))
 
-    response = client.post(
-        reverse("login"), {"username": "cara", "password": "pw-for-tests-1"}
-    )
+    response = client.post(reverse("login"), {"username": "cara", "password": "pw-for-tests-1"})
 
     assert page.status_code == 200
     assert response.status_code == 302
@@ -122,7 +124,9 @@ def test_a_wrong_password_shows_an_error_on_the_login_page(client, creative):
 def test_an_unknown_campaign_is_a_404_page(client, creative):
     client.force_login(creative)
 
-    response = client.get(reverse("generation:campaign", args=["7d0c2a4e-0000-4000-8000-000000000000"]))
+    response = client.get(
+        reverse("generation:campaign", args=["7d0c2a4e-0000-4000-8000-000000000000"])
+    )
 
     assert response.status_code == 404
     assert b"Not found" in response.content

@@ -74,6 +74,14 @@ class Command(BaseCommand):
             help="start no RQ workers (they run elsewhere); the reconciler still runs",
         )
 
+    def execute(self, *args: object, **options: object) -> str | None:
+        # manage.py leaves the embedded servers' lifetime to `up`, so they must be stopped
+        # also when we fail before handle() runs (a system check error, a bad argument).
+        try:
+            return super().execute(*args, **options)
+        finally:
+            embedded.stop(embedded.current())
+
     def handle(self, *args: object, **options: object) -> None:
         host = str(options["host"])
         port = int(options["port"])  # type: ignore[arg-type]
