@@ -243,6 +243,14 @@ class Item(models.Model):
     duration_s = models.FloatField(null=True, blank=True)
     cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     error = models.TextField(blank=True)
+    regenerated_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="regenerations",
+        help_text="The rejected item this one was regenerated from (same recipe, new seed).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     generated_at = models.DateTimeField(null=True, blank=True)
@@ -251,8 +259,11 @@ class Item(models.Model):
     class Meta:
         ordering = ["row_index", "variation"]
         constraints = [
+            # Regenerations share their original's row and variation.
             models.UniqueConstraint(
-                fields=["campaign", "row_index", "variation"], name="item_campaign_row_variation"
+                fields=["campaign", "row_index", "variation"],
+                condition=models.Q(regenerated_from__isnull=True),
+                name="item_campaign_row_variation",
             ),
         ]
         indexes = [models.Index(fields=["campaign", "status"])]

@@ -404,6 +404,35 @@ def _assign_jobs(items: list[Item]) -> None:
     transaction.on_commit(lambda: [enqueue_generation(ids, job_id=j) for j, ids in batches])
 
 
+def item_regenerate(*, item: Item, seed: int | None = None) -> Item:
+    """A new item from a rejected one: same prompt, recipe and pinned versions, a new seed.
+
+    The new item is linked to the old one and enqueued after commit; its campaign runs again.
+    """
+    if item.status != Item.Status.REJECTED:
+        raise InputError(f"item: only a rejected image can be regenerated (this one is {item.status})")
+    with transaction.atomic():
+        new = Item(
+            campaign_id=item.campaign_id,
+            row_index=item.row_index,
+            variation=item.variation,
+            row_data=item.row_data,
+            prompt=item.prompt,
+            negative_prompt=item.negative_prompt,
+            seed=secrets.randbelow(2**32) if seed is None else seed,
+            params={k: v for k, v in item.params.items() if k != "batch_size"},
+            base_model_id=item.base_model_id,
+            loras=item.loras,
+            regenerated_from=item,
+        )
+        _assign_jobs([new])
+        new.save()
+        Campaign.objects.filter(pk=item.campaign_id).update(
+            status=Campaign.Status.RUNNING, finished_at=None
+        )
+    return new
+
+
 def enqueue_generation(item_ids: list[str], *, job_id: str) -> None:
     import django_rq
     from rq import Retry

@@ -129,3 +129,25 @@ def test_an_unchanged_recipe_is_not_a_new_version(base_model):
     assert second.version == 2 and second.is_active
     first.refresh_from_db()
     assert not first.is_active
+
+
+def test_a_rejected_item_is_regenerated_with_a_new_seed_and_linked_to_it(campaign):
+    from generation.services import item_regenerate
+    from tests.conftest import route_items
+
+    (old,) = route_items(campaign, to="rejected")
+    campaign.refresh_from_db()
+    new = item_regenerate(item=old, seed=99)
+    assert new.regenerated_from == old
+    assert (new.seed, new.prompt, new.row_index) == (99, old.prompt, old.row_index)
+    assert new.status == Item.Status.QUEUED and new.job_id
+    assert campaign.items.count() == 41
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.RUNNING
+
+
+def test_only_a_rejected_item_can_be_regenerated(campaign):
+    from generation.services import item_regenerate
+
+    with pytest.raises(InputError, match="only a rejected image"):
+        item_regenerate(item=campaign.items.first())
