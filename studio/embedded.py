@@ -79,13 +79,16 @@ def _users_path() -> Path:
 
 
 def _pid_alive(pid: int) -> bool:
+    import psutil  # pgserver's dependency
+
+    # A zombie counts as gone: a daemonised server is re-parented to PID 1, and in some
+    # containers PID 1 reaps late or never, so os.kill(pid, 0) would say "alive" for seconds.
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    return True
 
 
 def _users_update(*, add: int | None = None, remove: int | None = None) -> list[int]:
@@ -263,6 +266,11 @@ def _redis() -> tuple[str, bool]:
     url = f"unix://{quote(str(sock), safe='/')}?db=0"
     if _redis_ping(sock):
         return url, False
+    if _redis_process_running():
+        # Running but not answering yet (still loading a large append-only file): starting
+        # a second server on the same files would corrupt them. Wait for this one.
+        _wait_for_redis(sock)
+        return url, False
     sock.unlink(missing_ok=True)
     # Append-only file so queued work survives a restart of `up`.
     subprocess.run(
@@ -281,12 +289,30 @@ def _redis() -> tuple[str, bool]:
         check=True,
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
+    _wait_for_redis(sock)
+    return url, True
+
+
+def _wait_for_redis(sock: Path) -> None:
     deadline = time.monotonic() + REDIS_START_SECONDS
     while time.monotonic() < deadline:
         if _redis_ping(sock):
-            return url, True
+            return
         time.sleep(0.05)
-    raise RuntimeError(f"embedded Redis did not start; see {data / 'redis.log'}")
+    raise RuntimeError(f"embedded Redis did not start; see {_redis_dir() / 'redis.log'}")
+
+
+def _redis_process_running() -> bool:
+    """Whether redis.pid names a live redis-server (not a pid reused after a reboot)."""
+    import psutil
+
+    pid = _redis_pid()
+    if not pid or not _pid_alive(pid):
+        return False
+    try:
+        return "redis" in psutil.Process(pid).name()
+    except psutil.Error:
+        return False
 
 
 def _stop_redis() -> None:
@@ -367,12 +393,12 @@ def stop(servers: EmbeddedServers) -> None:
                 f"pid {', '.join(map(str, others))}",
                 file=sys.stderr,
             )
-            return
-        if servers.started_redis:
-            _stop_redis()
-        if servers.started_postgres:
-            _stop_postgres()
-    # Stopped now; a second call (atexit after an explicit stop) must not try again.
+        else:
+            if servers.started_redis:
+                _stop_redis()
+            if servers.started_postgres:
+                _stop_postgres()
+    # Done either way; a second call (atexit after an explicit stop) must not act again.
     servers.started_postgres = servers.started_redis = False
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -33,13 +35,20 @@ START_TIMEOUT = 120
 
 
 @pytest.fixture
-def var_dir(tmp_path: Path) -> Iterator[Path]:
-    var = tmp_path / "var"
-    yield var
-    # Whatever a failed test left behind: processes of ours that mention this var dir
-    # (postgres -D <var>/postgres, redis-server unixsocket:<var>/redis/redis.sock).
-    for proc in _server_processes(var):
-        proc.kill()
+def var_dir() -> Iterator[Path]:
+    # Not tmp_path: another pytest session of the same user prunes old basetemp directories
+    # at start, and this one must not vanish under a running PostgreSQL. Shorter, too (the
+    # sockets live in here and AF_UNIX paths are limited).
+    root = Path(tempfile.mkdtemp(prefix="studio-up-test-"))
+    var = root / "var"
+    try:
+        yield var
+    finally:
+        # Whatever a failed test left behind: processes that mention this var dir
+        # (postgres -D <var>/postgres, redis-server unixsocket:<var>/redis/redis.sock).
+        for proc in _server_processes(var):
+            proc.kill()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _env(var: Path) -> dict[str, str]:
@@ -130,7 +139,9 @@ class Up:
                 pytest.fail(f"up exited with {self.process.returncode}:\n{self.output()}")
             try:
                 with urllib.request.urlopen(self.url + "accounts/login/", timeout=5) as resp:
-                    if resp.status == 200:
+                    # up announces itself once it sees the port answer: that may come a
+                    # moment after our own first answer.
+                    if resp.status == 200 and "Studio is running at" in self.output():
                         return
             except (urllib.error.URLError, OSError) as exc:
                 last_error = exc
@@ -215,11 +226,9 @@ def _not_zombie(pid: int) -> bool:
         return False
 
 
-def test_up_runs_studio_stops_cleanly_and_comes_back_with_its_data(
-    var_dir: Path, tmp_path: Path
-) -> None:
+def test_up_runs_studio_stops_cleanly_and_comes_back_with_its_data(var_dir: Path) -> None:
     env = _env(var_dir)
-    up = Up(env, tmp_path / "up-1.log")
+    up = Up(env, var_dir.parent / "up-1.log")
     try:
         up.wait_until_serving()
         output = up.output()
@@ -259,7 +268,7 @@ def test_up_runs_studio_stops_cleanly_and_comes_back_with_its_data(
     finally:
         up.kill()
 
-    again = Up(env, tmp_path / "up-2.log")
+    again = Up(env, var_dir.parent / "up-2.log")
     try:
         again.wait_until_serving()
         assert "started the embedded PostgreSQL and Redis" in again.output()
@@ -304,7 +313,7 @@ def test_up_refuses_a_port_that_is_taken_and_stops_what_it_started(var_dir: Path
             timeout=START_TIMEOUT,
         )
     assert result.returncode != 0
-    assert f"port {port}" in result.stderr
+    assert f"port {port}" in result.stderr, result.stdout + result.stderr
     _assert_all_gone(var_dir, [])
 
 

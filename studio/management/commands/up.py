@@ -261,7 +261,9 @@ class Command(BaseCommand):
                     warned = True
             else:
                 try:
-                    items_reconcile()
+                    counts = items_reconcile()
+                    if isinstance(counts, dict) and any(counts.values()):
+                        self._say(f"studio: reconciler: {counts}")
                 except Exception as exc:  # noqa: BLE001 - one bad pass must not end the loop
                     self._warn(f"studio: reconciler pass failed: {exc!r}")
                 finally:
