@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from studio.embedded import var_dir
 from studio.env import (
     check_redis_url,
     database_from_url,
@@ -22,6 +23,8 @@ from studio.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Local state of the embedded default (PostgreSQL, Redis, media, models): STUDIO_VAR_DIR.
+VAR_DIR = var_dir()
 
 DEBUG = env_bool("DEBUG", default=False)
 
@@ -121,7 +124,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Images are served through a login-protected view (catalogue:media), never as public files.
 MEDIA_URL = "/media/"
-MEDIA_ROOT = Path(env_str("STUDIO_MEDIA_ROOT", str(BASE_DIR / "var" / "media"))).resolve()
+MEDIA_ROOT = Path(env_str("STUDIO_MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
 _storage_backend = env_str("STUDIO_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
 STORAGES = {
     "default": {"BACKEND": _storage_backend},
@@ -163,7 +166,23 @@ STUDIO_MAX_ATTEMPTS = env_int("STUDIO_MAX_ATTEMPTS", 3, minimum=1)
 STUDIO_TORCH_THREADS = env_int("STUDIO_TORCH_THREADS", 1, minimum=1)
 STUDIO_DEVICE = env_str("STUDIO_DEVICE", "auto")
 STUDIO_GPU_HOURLY_RATE = env_decimal("STUDIO_GPU_HOURLY_RATE", "1.20")
-STUDIO_MODELS_DIR = Path(env_str("STUDIO_MODELS_DIR", str(BASE_DIR / "var" / "models"))).resolve()
+STUDIO_MODELS_DIR = Path(env_str("STUDIO_MODELS_DIR", str(VAR_DIR / "models"))).resolve()
+
+# --- Generation backends -----------------------------------------------------------------
+# Images per pipeline call, per backend (Stability makes one image per call).
+STUDIO_BATCH_SIZE_DIFFUSERS = env_int("STUDIO_BATCH_SIZE_DIFFUSERS", STUDIO_BATCH_SIZE, minimum=1)
+STUDIO_BATCH_SIZE_A1111 = env_int("STUDIO_BATCH_SIZE_A1111", STUDIO_BATCH_SIZE, minimum=1)
+STUDIO_A1111_URL = env_str("STUDIO_A1111_URL", "")
+STUDIO_A1111_USER = env_str("STUDIO_A1111_USER", "")
+STUDIO_A1111_PASSWORD = env_str("STUDIO_A1111_PASSWORD", "")
+STUDIO_A1111_IMAGE_RATE = env_decimal("STUDIO_A1111_IMAGE_RATE", "0")
+STABILITY_API_KEY = env_str("STABILITY_API_KEY", "")
+STUDIO_STABILITY_URL = env_str("STUDIO_STABILITY_URL", "https://api.stability.ai")
+STUDIO_STABILITY_CREDIT_PRICE = env_decimal("STUDIO_STABILITY_CREDIT_PRICE", "0.01")
+# Remote calls: retries for timeouts, connection errors, 429 and 5xx, exponential backoff.
+STUDIO_HTTP_TIMEOUT_SECONDS = env_float("STUDIO_HTTP_TIMEOUT_SECONDS", 300.0)
+STUDIO_HTTP_RETRIES = env_int("STUDIO_HTTP_RETRIES", 3, minimum=0)
+STUDIO_HTTP_BACKOFF_SECONDS = env_float("STUDIO_HTTP_BACKOFF_SECONDS", 2.0)
 
 # --- Quality ------------------------------------------------------------------------------
 STUDIO_QUALITY_APPROVE_AT = env_float("STUDIO_QUALITY_APPROVE_AT", 0.70)
@@ -174,6 +193,45 @@ if not 0 <= STUDIO_QUALITY_REJECT_BELOW <= STUDIO_QUALITY_APPROVE_AT <= 1:
         "STUDIO_QUALITY_REJECT_BELOW / STUDIO_QUALITY_APPROVE_AT: need "
         "0 <= reject_below <= approve_at <= 1"
     )
+
+# --- Quality (CLIP, style) -------------------------------------------------------------------
+from studio.env import env_list as _quality_env_list  # noqa: E402
+
+# Default weights of a new campaign's policy; a score a worker does not compute is skipped.
+STUDIO_QUALITY_WEIGHTS = {
+    "sharpness": 1.0,
+    "exposure": 1.0,
+    "contrast": 1.0,
+    "blockiness": 1.0,
+    "saturation": 1.0,
+    "clip_match": 1.0,
+    "clip_unwanted": 1.0,
+    "style": 1.0,
+    "uniqueness": 1.0,
+}
+STUDIO_QUALITY_UNWANTED_CONCEPTS = _quality_env_list(
+    "STUDIO_QUALITY_UNWANTED_CONCEPTS",
+    ["text", "watermark", "logo", "extra fingers", "deformed hands", "blurry"],
+)
+# open_clip model name (e.g. ViT-B-32) and pretrained tag or local checkpoint file; empty
+# model name = CLIP scoring off (recorded as a skipped reason). STUDIO_CLIP_CONFIG: a JSON
+# model config registered with open_clip first (for custom/tiny models).
+STUDIO_CLIP_MODEL = env_str("STUDIO_CLIP_MODEL", "")
+STUDIO_CLIP_PRETRAINED = env_str("STUDIO_CLIP_PRETRAINED", "")
+STUDIO_CLIP_CONFIG = env_str("STUDIO_CLIP_CONFIG", "")
+STUDIO_CLIP_BATCH_SIZE = env_int("STUDIO_CLIP_BATCH_SIZE", 16, minimum=1)
+STUDIO_CLIP_THREADS = env_int("STUDIO_CLIP_THREADS", 1, minimum=1)
+# Cosine similarity of image and prompt mapped to a 0-1 score between these two
+# (ViT-B-32: unrelated text ~0.15, a fitting prompt ~0.30).
+STUDIO_CLIP_MATCH_LOW = env_float("STUDIO_CLIP_MATCH_LOW", 0.15)
+STUDIO_CLIP_MATCH_HIGH = env_float("STUDIO_CLIP_MATCH_HIGH", 0.30)
+# Perceptual-hash (64-bit) Hamming distances: style to references, near-duplicates.
+STUDIO_STYLE_DISTANCE_OK = env_int("STUDIO_STYLE_DISTANCE_OK", 14, minimum=0)
+STUDIO_STYLE_DISTANCE_BAD = env_int("STUDIO_STYLE_DISTANCE_BAD", 30, minimum=1)
+STUDIO_NEAR_DUPLICATE_DISTANCE = env_int("STUDIO_NEAR_DUPLICATE_DISTANCE", 4, minimum=0)
+# A reviewer may undo their own decision for this long (and an approval's asset is withdrawn).
+STUDIO_REVIEW_UNDO_SECONDS = env_int("STUDIO_REVIEW_UNDO_SECONDS", 600, minimum=0)
+STUDIO_REVIEW_GRID_SIZE = env_int("STUDIO_REVIEW_GRID_SIZE", 12, minimum=1)
 
 LOGGING = {
     "version": 1,
