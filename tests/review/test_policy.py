@@ -133,7 +133,7 @@ def test_the_reasons_are_the_cards_plus_the_threshold_that_decided() -> None:
     assert decision.verdict == "review"
     assert decision.reasons == [
         "blurry: subject sharpness 3.2 (needs 89)",
-        "review: overall 0.67 is between reject_below 0.40 and approve_at 0.70",
+        "review: sharpness below reject_below 0.40 (overall 0.67)",
     ]
     assert card.reasons == ["blurry: subject sharpness 3.2 (needs 89)"]  # not mutated
     assert _decide(_card()).reasons == ["approved: overall 1.00 >= approve_at 0.70"]
