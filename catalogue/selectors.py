@@ -25,9 +25,7 @@ def asset_search(
     if not query:
         return assets.order_by("-created_at")[:limit]
     search = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
-    candidates = assets.filter(search_vector=search).order_by("-created_at").values("pk")[
-        :RANK_CAP
-    ]
+    candidates = assets.filter(search_vector=search).order_by("-created_at").values("pk")[:RANK_CAP]
     return (
         Asset.objects.select_related("campaign")
         .filter(pk__in=candidates)

@@ -57,7 +57,19 @@ class ActivateMixin:
 class BaseModelAddForm(forms.ModelForm):
     class Meta:
         model = BaseModelVersion
-        fields = ["name", "backend", "source", "cost_per_image", "notes"]
+        fields = ["name", "backend", "source", "sha256", "cost_per_image", "notes"]
+        help_texts = {
+            "source": "diffusers: a hub id or local path. AUTOMATIC1111: the checkpoint's title "
+            "or model_name on the server. Stability: core, ultra, sd3 or an sd3 model name.",
+            "sha256": "AUTOMATIC1111 only: the checkpoint's sha256 (or 10-digit short hash) to "
+            "pin; local diffusers files are hashed automatically.",
+        }
+
+    def clean_sha256(self) -> str:
+        value = (self.cleaned_data.get("sha256") or "").strip().lower()
+        if value and not (len(value) in (10, 64) and all(c in "0123456789abcdef" for c in value)):
+            raise forms.ValidationError("Give the 64 hex digits, or the 10-digit short hash.")
+        return value
 
 
 @admin.register(BaseModelVersion)
@@ -102,6 +114,7 @@ class BaseModelVersionAdmin(ActivateMixin, admin.ModelAdmin):
             source=obj.source,
             backend=obj.backend,
             cost_per_image=obj.cost_per_image,
+            sha256=obj.sha256 if obj.backend == "automatic1111" else "",
         )
         if obj.notes:
             BaseModelVersion.objects.filter(pk=created.pk).update(notes=obj.notes)
@@ -307,19 +320,46 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "status",
+        "priority",
         "template_version",
         "recipe",
         "variations",
         "created_by",
         "created_at",
     ]
-    list_filter = ["status", "seed_policy"]
+    list_filter = ["status", "priority", "seed_policy"]
     search_fields = ["name", "csv_filename"]
     date_hierarchy = "created_at"
     list_select_related = ["template_version__template", "recipe", "created_by"]
+    actions = ["pause", "resume", "cancel", "retry"]
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def _control(self, request: HttpRequest, queryset, action: str) -> None:
+        for campaign in queryset:
+            try:
+                self.message_user(
+                    request, services.campaign_control(campaign=campaign, action=action)
+                )
+            except InputError as exc:
+                self.message_user(request, f"{campaign}: {exc}", messages.WARNING)
+
+    @admin.action(description="Pause the selected campaigns")
+    def pause(self, request: HttpRequest, queryset) -> None:
+        self._control(request, queryset, "pause")
+
+    @admin.action(description="Resume the selected campaigns")
+    def resume(self, request: HttpRequest, queryset) -> None:
+        self._control(request, queryset, "resume")
+
+    @admin.action(description="Cancel the selected campaigns (queued items)")
+    def cancel(self, request: HttpRequest, queryset) -> None:
+        self._control(request, queryset, "cancel")
+
+    @admin.action(description="Retry the failed items of the selected campaigns")
+    def retry(self, request: HttpRequest, queryset) -> None:
+        self._control(request, queryset, "retry")
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
@@ -330,17 +370,20 @@ class ItemAdmin(admin.ModelAdmin):
     list_display = [
         "__str__",
         "status",
+        "purpose",
+        "channel",
         "seed",
         "attempts",
-        "worker",
+        "worker_host",
+        "queued_s",
         "duration_s",
         "cost",
         "created_at",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", "purpose", "channel"]
     search_fields = ["prompt", "=id", "job_id"]
     list_select_related = ["campaign"]
-    raw_id_fields = ["campaign", "base_model"]
+    raw_id_fields = ["campaign", "base_model", "recipe"]
 
     def has_add_permission(self, request) -> bool:
         return False

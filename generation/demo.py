@@ -50,7 +50,7 @@ def demo_seed(*, models_dir: Path | None = None) -> dict:
         )
         loras = [
             (lora_register(name=name, file=str(path)), weight)
-            for (name, path), weight in zip(sorted(paths["loras"].items()), (0.8, 0.5))
+            for (name, path), weight in zip(sorted(paths["loras"].items()), (0.8, 0.5), strict=True)
         ]
         recipe = recipe_create(
             name=DEMO_RECIPE,

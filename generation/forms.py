@@ -4,8 +4,9 @@ from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from generation.models import PromptTemplateVersion, Recipe, SeedPolicy
+from generation.models import Priority, PromptTemplateVersion, Purpose, Recipe, SeedPolicy
 from generation.prompts import MAX_ERRORS_SHOWN, InputError
+from generation.sizes import CHANNELS
 
 # The prefix of an InputError message ("csv: row 3, column 'color' is empty") names the input;
 # this maps it to the form field that shows the message.
@@ -20,6 +21,9 @@ _ERROR_FIELDS = {
     "base_seed": "base_seed",
     "approve_at": "approve_at",
     "reject_below": "reject_below",
+    "recipes": "recipe",
+    "channels": "channels",
+    "priority": "priority",
 }
 
 
@@ -59,6 +63,30 @@ class CampaignForm(forms.Form):
         max_value=2**31 - 1,
         help_text="Leave empty for a random one (it is recorded).",
     )
+    hero_recipe = RecipeChoiceField(
+        queryset=Recipe.objects.none(),
+        required=False,
+        empty_label="—",
+        help_text="For rows whose purpose column says hero.",
+    )
+    variation_recipe = RecipeChoiceField(
+        queryset=Recipe.objects.none(), required=False, empty_label="—"
+    )
+    thumbnail_recipe = RecipeChoiceField(
+        queryset=Recipe.objects.none(), required=False, empty_label="—"
+    )
+    channels = forms.MultipleChoiceField(
+        choices=[(name, f"{name} ({w}×{h})") for name, (w, h) in CHANNELS.items()],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="One image per channel, generated at the nearest size the model supports.",
+    )
+    custom_size = forms.RegexField(
+        regex=r"^\d{1,5}x\d{1,5}$",
+        required=False,
+        help_text="Another channel size, WIDTHxHEIGHT.",
+    )
+    priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.NORMAL, required=False)
     approve_at = forms.FloatField(
         required=False, min_value=0, max_value=1, label="Approve at (score ≥)"
     )
@@ -78,6 +106,8 @@ class CampaignForm(forms.Form):
         self.fields["recipe"].queryset = (
             Recipe.objects.filter(is_active=True).select_related("base_model").order_by("name")
         )
+        for purpose in Purpose.values:
+            self.fields[f"{purpose}_recipe"].queryset = self.fields["recipe"].queryset
         for name in ("template", "recipe"):
             field = self.fields[name]
             only = list(field.queryset[:2])
@@ -118,6 +148,13 @@ class CampaignForm(forms.Form):
             "recipe": self.cleaned_data["recipe"],
             "csv_bytes": self.csv_bytes,
             "variations": self.cleaned_data["variations"],
+            "recipes": {
+                purpose: self.cleaned_data[f"{purpose}_recipe"]
+                for purpose in Purpose.values
+                if self.cleaned_data.get(f"{purpose}_recipe")
+            },
+            "channels": [*self.cleaned_data.get("channels", [])]
+            + ([self.cleaned_data["custom_size"]] if self.cleaned_data.get("custom_size") else []),
         }
 
     def submit_kwargs(self) -> dict:
@@ -129,6 +166,7 @@ class CampaignForm(forms.Form):
             "base_seed": data["base_seed"],
             "approve_at": data["approve_at"],
             "reject_below": data["reject_below"],
+            "priority": data.get("priority") or Priority.NORMAL,
         }
 
     def add_input_error(self, error: InputError) -> None:
@@ -148,3 +186,7 @@ class CampaignForm(forms.Form):
                 named = field == "__all__" or message.split(":", 1)[0].strip() in _ERROR_FIELDS
                 lines.append(message if named else f"{self[field].label}: {message}")
         return lines
+
+
+class PriorityForm(forms.Form):
+    priority = forms.ChoiceField(choices=Priority.choices)

@@ -174,10 +174,25 @@ class SeedPolicy(models.TextChoices):
     RANDOM = "random", "Random per item (recorded)"
 
 
+class Priority(models.TextChoices):
+    HIGH = "high", "High (ahead of the queue)"
+    NORMAL = "normal", "Normal"
+
+
 class Campaign(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
         COMPLETED = "completed", "Completed"
+
+    # to -> the statuses it may be reached from (generation.services refuses the rest)
+    TRANSITIONS = {
+        Status.PAUSED: (Status.RUNNING,),
+        Status.RUNNING: (Status.PAUSED, Status.COMPLETED),
+        Status.CANCELLED: (Status.RUNNING, Status.PAUSED),
+        Status.COMPLETED: (Status.RUNNING,),
+    }
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
@@ -194,6 +209,10 @@ class Campaign(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    channels = models.JSONField(
+        default=list, blank=True, help_text="Output channels, e.g. ['instagram', 'tiktok']."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="campaigns"
     )
@@ -207,6 +226,23 @@ class Campaign(models.Model):
         return self.name
 
 
+class CampaignRecipe(models.Model):
+    """The recipe a campaign uses for one purpose (rows pick a purpose in a ``purpose`` column)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipes")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    recipe = models.ForeignKey(Recipe, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["purpose"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "purpose"], name="campaignrecipe_purpose"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}: {self.recipe}"
+
+
 class Item(models.Model):
     """One image to generate. Status is the source of truth; Redis only carries work."""
 
@@ -218,13 +254,23 @@ class Item(models.Model):
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
-    FINAL_STATUSES = (Status.APPROVED, Status.REJECTED, Status.FAILED)
+    FINAL_STATUSES = (Status.APPROVED, Status.REJECTED, Status.FAILED, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
     row_index = models.PositiveIntegerField()
     variation = models.PositiveIntegerField()
+    channel = models.CharField(
+        max_length=40, blank=True, help_text="Output channel; empty: the campaign's own size."
+    )
+    target_width = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The size delivery crops/resizes to."
+    )
+    target_height = models.PositiveIntegerField(null=True, blank=True)
+    purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.VARIATION)
+    recipe = models.ForeignKey(Recipe, null=True, blank=True, on_delete=models.PROTECT)
     row_data = models.JSONField(default=dict)
     prompt = models.TextField()
     negative_prompt = models.TextField(blank=True)
@@ -240,8 +286,15 @@ class Item(models.Model):
     worker = models.CharField(max_length=200, blank=True)
     job_id = models.CharField(max_length=100, blank=True, help_text="The RQ job carrying it.")
     image = models.FileField(upload_to="items/%Y/%m/%d/", blank=True, max_length=300)
-    duration_s = models.FloatField(null=True, blank=True)
+    worker_host = models.CharField(max_length=200, blank=True)
+    queued_s = models.FloatField(
+        null=True, blank=True, help_text="Seconds between being queued and the last claim."
+    )
+    duration_s = models.FloatField(
+        null=True, blank=True, help_text="Seconds generating (this image's share of its batch)."
+    )
     cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    cost_detail = models.JSONField(default=dict, blank=True, help_text="How cost was computed.")
     error = models.TextField(blank=True)
     regenerated_from = models.ForeignKey(
         "self",
@@ -252,6 +305,7 @@ class Item(models.Model):
         help_text="The rejected item this one was regenerated from (same recipe, new seed).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="Last (re)queued.")
     started_at = models.DateTimeField(null=True, blank=True)
     generated_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -261,7 +315,7 @@ class Item(models.Model):
         constraints = [
             # Regenerations share their original's row and variation.
             models.UniqueConstraint(
-                fields=["campaign", "row_index", "variation"],
+                fields=["campaign", "row_index", "variation", "channel"],
                 condition=models.Q(regenerated_from__isnull=True),
                 name="item_campaign_row_variation",
             ),

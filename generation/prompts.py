@@ -104,8 +104,12 @@ def parse_csv(data: bytes, *, max_rows: int) -> ParsedCsv:
                     f"csv: row {row_number} (line {reader.line_num}) has {len(record)} values, "
                     f"the header has {len(columns)} columns"
                 )
-            rows.append({name: (record[i].strip() if i < len(record) else "")
-                         for i, name in enumerate(columns)})
+            rows.append(
+                {
+                    name: (record[i].strip() if i < len(record) else "")
+                    for i, name in enumerate(columns)
+                }
+            )
             if len(rows) > max_rows:
                 raise InputError(
                     f"csv: more than {max_rows} rows (the configured limit, "

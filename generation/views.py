@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from generation.forms import CampaignForm
+from generation.forms import CampaignForm, PriorityForm
 from generation.models import Campaign
 from generation.prompts import InputError
 from generation.selectors import (
@@ -16,7 +17,13 @@ from generation.selectors import (
     campaigns_with_progress,
     progress_of_annotated,
 )
-from generation.services import campaign_plan, campaign_submit
+from generation.services import (
+    ACTIONS,
+    campaign_control,
+    campaign_plan,
+    campaign_set_priority,
+    campaign_submit,
+)
 from studio.roles import ADMIN, ALL_ROLES, CREATIVE, role_required
 
 DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
@@ -121,6 +128,8 @@ def campaign_detail(request: HttpRequest, pk) -> HttpResponse:
         "policy": getattr(campaign, "quality_policy", None),
         "progress": progress,
         "cost": campaign_cost(campaign=campaign),
+        "actions": _available_actions(campaign, progress),
+        "priority_form": PriorityForm(initial={"priority": campaign.priority}),
         "page": page,
         "live": bool(progress.working),
     }
@@ -128,3 +137,44 @@ def campaign_detail(request: HttpRequest, pk) -> HttpResponse:
     if request.htmx:
         template += "#live"
     return render(request, template, context)
+
+
+def _available_actions(campaign: Campaign, progress) -> list[tuple[str, str]]:
+    """(action, label) of the controls that make sense for the campaign's status."""
+    status = campaign.status
+    actions = []
+    if status == Campaign.Status.RUNNING:
+        actions.append(("pause", "Pause"))
+    if status == Campaign.Status.PAUSED:
+        actions.append(("resume", "Resume"))
+    if status in (Campaign.Status.RUNNING, Campaign.Status.PAUSED):
+        actions.append(("cancel", "Cancel"))
+    if status != Campaign.Status.CANCELLED and progress.counts.get("failed"):
+        actions.append(("retry", "Retry failed"))
+    return actions
+
+
+@require_POST
+@role_required(CREATIVE, ADMIN)
+def campaign_action(request: HttpRequest, pk, action: str) -> HttpResponse:
+    campaign = _get_campaign_for_user(request, pk)
+    if action not in ACTIONS:
+        raise Http404("No such action.")
+    try:
+        messages.success(request, campaign_control(campaign=campaign, action=action))
+    except InputError as exc:
+        messages.error(request, str(exc))
+    return redirect("generation:campaign", pk=campaign.pk)
+
+
+@require_POST
+@role_required(CREATIVE, ADMIN)
+def campaign_priority(request: HttpRequest, pk) -> HttpResponse:
+    campaign = _get_campaign_for_user(request, pk)
+    form = PriorityForm(request.POST)
+    if form.is_valid():
+        campaign_set_priority(campaign=campaign, priority=form.cleaned_data["priority"])
+        messages.success(request, f"Priority set to {campaign.get_priority_display()}.")
+    else:
+        messages.error(request, "priority: choose high or normal")
+    return redirect("generation:campaign", pk=campaign.pk)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from review.models import QualityPolicy, QualityResult, ReviewDecision, ReviewTask
+from review.models import (
+    QualityPolicy,
+    QualityResult,
+    ReferenceImage,
+    ReviewDecision,
+    ReviewTask,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -20,7 +26,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(QualityPolicy)
 class QualityPolicyAdmin(admin.ModelAdmin):
-    list_display = ["campaign", "approve_at", "reject_below", "updated_at"]
+    list_display = ["campaign", "approve_at", "reject_below", "unwanted_concepts", "updated_at"]
     search_fields = ["campaign__name"]
     raw_id_fields = ["campaign"]
     readonly_fields = ["updated_at"]
@@ -35,7 +41,7 @@ class QualityPolicyAdmin(admin.ModelAdmin):
 
 @admin.register(QualityResult)
 class QualityResultAdmin(ReadOnlyAdmin):
-    list_display = ["item", "overall", "verdict", "created_at"]
+    list_display = ["item", "overall", "verdict", "phash", "created_at"]
     list_filter = ["verdict"]
     search_fields = ["=item__id", "item__campaign__name"]
     list_select_related = ["item__campaign"]
@@ -45,7 +51,14 @@ class ReviewDecisionInline(admin.TabularInline):
     model = ReviewDecision
     extra = 0
     can_delete = False
-    readonly_fields = ["reviewer", "decision", "reason", "created_at"]
+    readonly_fields = [
+        "reviewer",
+        "action",
+        "decision",
+        "reason",
+        "automatic_verdict",
+        "created_at",
+    ]
     fields = readonly_fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -75,8 +88,18 @@ class ReviewTaskAdmin(ReadOnlyAdmin):
 
 @admin.register(ReviewDecision)
 class ReviewDecisionAdmin(ReadOnlyAdmin):
-    list_display = ["task", "reviewer", "decision", "reason", "created_at"]
-    list_filter = ["decision"]
+    list_display = ["task", "reviewer", "action", "decision", "reason", "created_at"]
+    list_filter = ["action", "decision"]
     search_fields = ["reason", "reviewer__username"]
     list_select_related = ["task", "reviewer"]
     date_hierarchy = "created_at"
+
+
+@admin.register(ReferenceImage)
+class ReferenceImageAdmin(ReadOnlyAdmin):
+    list_display = ["campaign", "phash", "uploaded_by", "created_at"]
+    search_fields = ["campaign__name"]
+    list_select_related = ["campaign", "uploaded_by"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return True  # a wrong reference may be removed; the upload page adds them

@@ -20,24 +20,15 @@ class QueueFilterForm(forms.Form):
 
     campaign = forms.UUIDField(required=False)
 
+    # A well-formed id no campaign has: a malformed filter shows an empty queue, not all.
+    NO_CAMPAIGN = "00000000-0000-0000-0000-000000000000"
+
     def campaign_id(self):
-        return self.cleaned_data["campaign"] if self.is_valid() else _NO_CAMPAIGN
+        return self.cleaned_data["campaign"] if self.is_valid() else self.NO_CAMPAIGN
 
 
-# A well-formed id no campaign has: a malformed filter shows an empty queue, not every campaign.
-_NO_CAMPAIGN = "00000000-0000-0000-0000-000000000000"
-
-
-class DecisionForm(forms.Form):
-    token = forms.UUIDField(widget=forms.HiddenInput)
-    campaign = forms.UUIDField(widget=forms.HiddenInput, required=False)
-    decision = forms.ChoiceField(
-        choices=[(Verdict.APPROVED, "Approve"), (Verdict.REJECTED, "Reject")]
-    )
-    reason_code = forms.ChoiceField(choices=REJECT_REASONS, required=False, label="Reject reason")
-    reason_text = forms.CharField(
-        required=False, max_length=1000, label="Details", widget=forms.TextInput
-    )
+class _RejectReason:
+    """A rejection needs a reason code or text; "other" needs the text."""
 
     def clean(self) -> dict:
         data = super().clean()
@@ -57,3 +48,82 @@ class DecisionForm(forms.Form):
         if code == "other" or self.cleaned_data.get("decision") != Verdict.REJECTED:
             code = ""
         return ": ".join(part for part in (code, text) if part)
+
+
+class DecisionForm(_RejectReason, forms.Form):
+    token = forms.UUIDField(widget=forms.HiddenInput)
+    campaign = forms.UUIDField(widget=forms.HiddenInput, required=False)
+    decision = forms.ChoiceField(
+        choices=[(Verdict.APPROVED, "Approve"), (Verdict.REJECTED, "Reject")]
+    )
+    reason_code = forms.ChoiceField(choices=REJECT_REASONS, required=False, label="Reject reason")
+    reason_text = forms.CharField(
+        required=False, max_length=1000, label="Details", widget=forms.TextInput
+    )
+
+
+class SkipForm(forms.Form):
+    token = forms.UUIDField(widget=forms.HiddenInput)
+    campaign = forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+
+class UndoForm(forms.Form):
+    decision = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    campaign = forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+
+class GridDecisionForm(_RejectReason, forms.Form):
+    """Many claimed tasks at once: ``tasks`` values are ``<task id>:<lease token>``."""
+
+    tasks = forms.MultipleChoiceField(required=False)
+    campaign = forms.UUIDField(widget=forms.HiddenInput, required=False)
+    decision = forms.ChoiceField(
+        choices=[(Verdict.APPROVED, "Approve"), (Verdict.REJECTED, "Reject")]
+    )
+    reason_code = forms.ChoiceField(choices=REJECT_REASONS, required=False, label="Reject reason")
+    reason_text = forms.CharField(required=False, max_length=1000, label="Details")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Any value is accepted here and parsed in clean_tasks (the choices are the claims).
+        self.fields["tasks"].valid_value = lambda value: True
+
+    def clean_tasks(self) -> list[tuple]:
+        import uuid
+
+        claims = []
+        for value in self.cleaned_data.get("tasks") or []:
+            task_id, _, token = str(value).partition(":")
+            try:
+                claims.append((uuid.UUID(task_id), uuid.UUID(token)))
+            except ValueError:
+                raise forms.ValidationError(f"not a claimed image: {value!r}") from None
+        if not claims:
+            raise forms.ValidationError("Select at least one image.")
+        return claims
+
+
+class PolicyForm(forms.Form):
+    approve_at = forms.FloatField(min_value=0.0, max_value=1.0, label="Approve at or above")
+    reject_below = forms.FloatField(min_value=0.0, max_value=1.0, label="Reject below")
+    unwanted_concepts = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line: an image that matches one better than its prompt is flagged.",
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        low, high = data.get("reject_below"), data.get("approve_at")
+        if low is not None and high is not None and low > high:
+            self.add_error("reject_below", "must not be above “approve at”")
+        return data
+
+    @property
+    def concepts(self) -> list[str]:
+        text = self.cleaned_data.get("unwanted_concepts") or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class ReferenceImageForm(forms.Form):
+    image = forms.FileField(help_text="PNG, JPEG or WEBP: the look the campaign should have.")

@@ -16,7 +16,11 @@ class Verdict(models.TextChoices):
 
 
 def default_weights() -> dict[str, float]:
-    return {"sharpness": 1.0, "exposure": 1.0, "contrast": 1.0}
+    return dict(settings.STUDIO_QUALITY_WEIGHTS)
+
+
+def default_unwanted_concepts() -> list[str]:
+    return list(settings.STUDIO_QUALITY_UNWANTED_CONCEPTS)
 
 
 class QualityPolicy(models.Model):
@@ -28,6 +32,12 @@ class QualityPolicy(models.Model):
     approve_at = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     reject_below = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     weights = models.JSONField(default=default_weights)
+    unwanted_concepts = models.JSONField(
+        default=default_unwanted_concepts,
+        blank=True,
+        help_text='Concepts ("text", "watermark", "extra fingers") an image must not match '
+        "better than its own prompt (CLIP).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -44,17 +54,45 @@ class QualityPolicy(models.Model):
 
 
 class QualityResult(models.Model):
-    item = models.OneToOneField(
-        "generation.Item", on_delete=models.CASCADE, related_name="quality"
-    )
+    item = models.OneToOneField("generation.Item", on_delete=models.CASCADE, related_name="quality")
     scores = models.JSONField(default=dict)
     overall = models.FloatField()
     verdict = models.CharField(max_length=10, choices=Verdict.choices)
     reasons = models.JSONField(default=list)
+    # 64-bit perceptual hash as 16 hex digits: near-duplicates within a campaign are one
+    # indexed query (Hamming distance in SQL), never a rescan of the images.
+    phash = models.CharField(max_length=16, blank=True, db_index=True)
+    campaign = models.ForeignKey(
+        "generation.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="quality_results",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"{self.item_id}: {self.verdict} ({self.overall:.2f})"
+
+
+class ReferenceImage(models.Model):
+    """A picture the creative uploads as the campaign's look; style = phash distance to these."""
+
+    campaign = models.ForeignKey(
+        "generation.Campaign", on_delete=models.CASCADE, related_name="reference_images"
+    )
+    image = models.FileField(upload_to="references/%Y/%m/", max_length=300)
+    phash = models.CharField(max_length=16)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"reference for {self.campaign_id} ({self.phash})"
 
 
 class ReviewTask(models.Model):
@@ -102,16 +140,36 @@ class ReviewTask(models.Model):
 
 
 class ReviewDecision(models.Model):
-    """Audit trail: every decision is a new row; nothing here is ever updated."""
+    """Audit trail: every decision is a new row; nothing here is ever updated.
+
+    An undo is a new row with ``action=undo`` naming the decision it reverses (``decision``
+    keeps the verdict that was undone); a send-back (regenerate) is a row with
+    ``action=send_back``.
+    """
+
+    class Action(models.TextChoices):
+        DECIDE = "decide", "Decision"
+        UNDO = "undo", "Undo"
+        SEND_BACK = "send_back", "Sent back for a new seed"
 
     task = models.ForeignKey(ReviewTask, on_delete=models.CASCADE, related_name="decisions")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.DECIDE)
     decision = models.CharField(max_length=10, choices=Verdict.choices)
     reason = models.TextField(blank=True)
+    # What the automatic scores leaned to (the nearer threshold) when the human decided:
+    # agreement statistics compare the two.
+    automatic_verdict = models.CharField(max_length=10, choices=Verdict.choices, blank=True)
+    reverses = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reversed_by"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["created_at"]
+        indexes = [models.Index(fields=["reviewer", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.decision} by {self.reviewer} at {self.created_at:%Y-%m-%d %H:%M}"
+        return (
+            f"{self.action} {self.decision} by {self.reviewer} at {self.created_at:%Y-%m-%d %H:%M}"
+        )

@@ -43,3 +43,127 @@ def review_decisions_for_item(*, item_id) -> QuerySet[ReviewDecision]:
         .select_related("reviewer")
         .order_by("created_at")
     )
+
+
+def last_undoable_decision(*, user) -> ReviewDecision | None:
+    """The reviewer's latest decision that has not been undone, within the undo window."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    since = timezone.now() - timedelta(seconds=settings.STUDIO_REVIEW_UNDO_SECONDS)
+    return (
+        ReviewDecision.objects.filter(
+            reviewer=user,
+            action=ReviewDecision.Action.DECIDE,
+            reversed_by__isnull=True,
+            created_at__gte=since,
+        )
+        .select_related("task__item")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def reviewer_stats(*, since=None, campaign_id=None) -> list[dict]:
+    """Per reviewer: decisions, approvals, rejections, undos, decisions per active hour, and
+    agreement with the way the automatic score leaned (decisions that were later undone do
+    not count as decisions)."""
+    from django.db.models import F, Max, Min
+
+    decisions = ReviewDecision.objects.filter(reviewer__isnull=False)
+    if since is not None:
+        decisions = decisions.filter(created_at__gte=since)
+    if campaign_id:
+        decisions = decisions.filter(task__campaign_id=campaign_id)
+    kept = Q(action=ReviewDecision.Action.DECIDE, reversed_by__isnull=True)
+    rows = (
+        decisions.values("reviewer", username=F("reviewer__username"))
+        .annotate(
+            decided=Count("pk", filter=kept),
+            approved=Count("pk", filter=kept & Q(decision="approved")),
+            rejected=Count("pk", filter=kept & Q(decision="rejected")),
+            undone=Count("pk", filter=Q(action=ReviewDecision.Action.UNDO)),
+            sent_back=Count("pk", filter=Q(action=ReviewDecision.Action.SEND_BACK)),
+            with_lean=Count("pk", filter=kept & ~Q(automatic_verdict="")),
+            agreed=Count("pk", filter=kept & Q(automatic_verdict=F("decision"))),
+            first=Min("created_at", filter=Q(action=ReviewDecision.Action.DECIDE)),
+            last=Max("created_at", filter=Q(action=ReviewDecision.Action.DECIDE)),
+        )
+        .order_by("username")
+    )
+    stats = []
+    for row in rows:
+        # Active time: first to last decision, plus a minute for the first look; a reviewer
+        # who made 10 decisions in 5 minutes works at ~100/h, not 10/h over the window.
+        hours = 1 / 60
+        if row["first"] and row["last"]:
+            hours += (row["last"] - row["first"]).total_seconds() / 3600
+        row["per_hour"] = row["decided"] / hours if row["decided"] else 0.0
+        row["agreement"] = row["agreed"] / row["with_lean"] if row["with_lean"] else None
+        stats.append(row)
+    return stats
+
+
+def calibration(*, campaign, approve_at: float, reject_below: float, bins: int = 20) -> dict:
+    """The campaign's score histogram with the reviewers' decisions per bin, and how many
+    images the proposed thresholds would move between verdicts (re-deciding the stored
+    scores with the policy's weights, exactly as the scorer does)."""
+    from review.models import QualityResult
+    from review.quality import ScoreCard, decide
+
+    policy = campaign.quality_policy
+    results = QualityResult.objects.filter(item__campaign=campaign).select_related(
+        "item__review_task"
+    )
+    histogram = [
+        {
+            "low": i / bins,
+            "high": (i + 1) / bins,
+            "approved": 0,
+            "review": 0,
+            "rejected": 0,
+            "human_approved": 0,
+            "human_rejected": 0,
+        }
+        for i in range(bins)
+    ]
+    verdicts = ("approved", "review", "rejected")
+    moves = {(a, b): 0 for a in verdicts for b in verdicts}
+    for result in results:
+        row = histogram[min(int(result.overall * bins), bins - 1)]
+        row[result.verdict] += 1
+        task = getattr(result.item, "review_task", None)
+        if task is not None and task.status == ReviewTask.Status.DECIDED:
+            row[f"human_{task.decision}"] += 1
+        scores = {k: v for k, v in result.scores.items() if not k.startswith("measure_")}
+        card = ScoreCard(
+            scores=scores,
+            measures={},
+            hard_fail=any(r.startswith("rejected: hard failure") for r in result.reasons),
+        )
+        try:
+            current = decide(
+                card,
+                approve_at=policy.approve_at,
+                reject_below=policy.reject_below,
+                weights=policy.weights,
+            ).verdict
+            proposed = decide(
+                card, approve_at=approve_at, reject_below=reject_below, weights=policy.weights
+            ).verdict
+        except ValueError:
+            continue
+        moves[(current, proposed)] += 1
+    peak = max((r["approved"] + r["review"] + r["rejected"] for r in histogram), default=0)
+    for row in histogram:
+        row["total"] = row["approved"] + row["review"] + row["rejected"]
+        row["height"] = round(100 * row["total"] / peak) if peak else 0
+    changed = [{"from": a, "to": b, "count": n} for (a, b), n in moves.items() if a != b and n]
+    return {
+        "histogram": histogram,
+        "moves": changed,
+        "moved": sum(m["count"] for m in changed),
+        "total": sum(moves.values()),
+    }

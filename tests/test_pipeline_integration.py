@@ -55,8 +55,9 @@ def test_a_campaign_of_twenty_products_travels_the_whole_line(demo, redis_queues
     # Every borderline image goes to a human; decide them all (approve), then drain delivery.
     reviewer = make_user("rui", "reviewer")
     while (task := review_task_claim_next(user=reviewer)) is not None:
-        review_task_decide(task_id=task.pk, user=reviewer, token=task.lease_token,
-                           decision="approved")
+        review_task_decide(
+            task_id=task.pk, user=reviewer, token=task.lease_token, decision="approved"
+        )
     drain()
 
     assert not ReviewTask.objects.filter(status="pending").exists()
@@ -68,7 +69,9 @@ def test_a_campaign_of_twenty_products_travels_the_whole_line(demo, redis_queues
     found = list(asset_search(query="leather boot", campaign_id=campaign.pk))
     assert found and all("leather" in a.prompt and "boot" in a.prompt for a in found)
     assert len(found) == 2 * sum(
-        1 for row in campaign.csv_rows if row["material"] == "leather" and row["product_type"] == "boot"
+        1
+        for row in campaign.csv_rows
+        if row["material"] == "leather" and row["product_type"] == "boot"
     )
     assert list(asset_search(query='"Dép Sài Gòn"', campaign_id=campaign.pk))
 
@@ -80,7 +83,9 @@ def test_running_a_generation_job_twice_makes_one_image(demo, redis_queues):
     template = PromptTemplate.objects.get(name="product-photo").active_version()
     recipe = Recipe.objects.get(name="demo-tiny", is_active=True)
     campaign = campaign_submit(
-        name="Twice", template_version=template, recipe=recipe,
+        name="Twice",
+        template_version=template,
+        recipe=recipe,
         csv_bytes=b"product_type,name,color,material\nboot,Trail,brown,leather\n",
     )
     (item,) = campaign.items.all()

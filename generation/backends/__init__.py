@@ -7,7 +7,8 @@ build requests without importing the ML stack and tests can patch one seam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -45,25 +46,47 @@ class ImageRequest:
 
 @dataclass
 class GeneratedImage:
-    image: Image.Image
+    image: Image.Image | None  # None: the provider refused this one image (see ``error``)
     seed: int
     duration_s: float  # this image's share of its batch's wall time
-    device: str  # "cpu" or e.g. "cuda:0 NVIDIA H100 80GB HBM3"
+    device: str  # "cpu" or e.g. "cuda:0 NVIDIA H100 80GB HBM3", or the provider's host
     # Images in the same pipeline call; the exact floats depend on it (kernel choice by shape),
     # so an exact re-run uses the same batch size.
     batch_size: int = 1
+    error: str = ""  # why there is no image, e.g. "CONTENT_FILTERED: ..."
+    credits: float | None = None  # provider credits this image consumed (Stability)
+    extra: dict = field(default_factory=dict)  # provider facts worth recording (model hash...)
 
 
 class BackendError(Exception):
-    """A generation failure; ``retryable`` says whether running the same work again may help."""
+    """A generation failure; ``retryable`` says whether running the same work again may help.
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    ``status`` is the provider's HTTP status when there was one.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.status = status
+
+
+def get_backend(name: str) -> ModuleType:
+    """The module that implements ``generate(model, loras, requests)`` for a backend name."""
+    from importlib import import_module
+
+    modules = {
+        "diffusers": "generation.backends.diffusers",
+        "automatic1111": "generation.backends.automatic1111",
+        "stability": "generation.backends.stability",
+    }
+    if name not in modules:
+        raise BackendError(f"unknown backend {name!r}")
+    return import_module(modules[name])
 
 
 __all__ = [
     "BackendError",
+    "get_backend",
     "GeneratedImage",
     "ImageRequest",
     "LoraSpec",

@@ -4,7 +4,11 @@
 The generation/quality job calls exactly::
 
     card = score_image(load_image(path))
+    add_clip(card, clip_result)           # optional: clip.clip_score_images(...) per batch
     decision = decide(card, **policy)   # policy = default_policy() or a campaign's policy
+
+CLIP (``review.quality.clip``) imports torch lazily; style and near-duplicate checks use
+perceptual hashes (``review.quality.similarity``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,18 @@ from __future__ import annotations
 from .heuristics import ScoreCard, load_image, score_image
 from .policy import APPROVED, REJECTED, REVIEW, Decision, decide, default_policy
 
+
+def add_clip(card: ScoreCard, clip) -> list[str]:
+    """Merge a ``ClipResult`` into a card; returns the "skipped" notes (to record, not to
+    count as problems)."""
+    card.scores.update(clip.scores)
+    card.measures.update(clip.measures)
+    card.reasons.extend(clip.reasons)
+    return [f"note: {clip.skipped}"] if clip.skipped else []
+
+
 __all__ = [
+    "add_clip",
     "APPROVED",
     "REJECTED",
     "REVIEW",

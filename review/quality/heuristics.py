@@ -1,4 +1,5 @@
-"""Cheap, model-free image scores: sharpness, exposure, contrast, and blank/black/noise frames.
+"""Cheap, model-free image scores: sharpness, exposure, contrast, JPEG blockiness, extreme
+saturation, and blank/black/noise frames.
 
 Everything runs on one reduced copy of the frame (longest side ``WORK_SIZE``) so a 1024² image
 costs a few milliseconds and scores are comparable across output sizes: the Laplacian's
@@ -70,6 +71,24 @@ BLACK_P99 = 30
 # Neighbouring pixels of any real picture are strongly correlated, even in fine texture;
 # i.i.d. noise (a diverged sampler, a broken VAE) is not.
 NOISE_CORRELATION = 0.25
+
+# Blockiness (heavy JPEG): measured at native resolution, where the 8x8 grid is. A block
+# boundary in a smooth stretch (inner differences < BLOCK_SMOOTH) that steps by at least
+# BLOCK_STEP more than its interior is a visible seam; real edges (>= BLOCK_EDGE) are not.
+# PNG and quality-90 JPEG renders measured 0.00-0.20 seam fraction, quality 5-10 0.45-0.98.
+BLOCK_SMOOTH = 2.0
+BLOCK_STEP = 2.0
+BLOCK_EDGE = 40
+BLOCK_OK, BLOCK_BAD = 0.25, 0.60
+# Too few smooth boundaries to judge (a busy texture, a thumbnail): no verdict on blockiness.
+BLOCK_MIN_SMOOTH = 0.01
+BLOCK_MIN_SMOOTH_COUNT = 256
+
+# Extreme saturation: pixels with HSV saturation >= SAT_HIGH (of 255) that are not dark.
+# Busy synthetic scenes with random colours measured 0.10-0.14, a 4x saturation boost 0.75.
+SAT_HIGH = 230
+SAT_MIN_VALUE = 60
+SAT_OK, SAT_BAD = 0.30, 0.60
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -167,7 +186,13 @@ def score_image(image: Image.Image) -> ScoreCard:
     if failure is not None:
         # Nothing else about a blank or noise frame is meaningful; every score is 0.
         return ScoreCard(
-            scores={"sharpness": 0.0, "exposure": 0.0, "contrast": 0.0},
+            scores={
+                "sharpness": 0.0,
+                "exposure": 0.0,
+                "contrast": 0.0,
+                "blockiness": 0.0,
+                "saturation": 0.0,
+            },
             measures=measures,
             reasons=[failure],
             hard_fail=True,
@@ -196,8 +221,16 @@ def score_image(image: Image.Image) -> ScoreCard:
         reasons.append(
             f"low contrast: luma std {luma_std:.1f} (needs {(FLAT_STD + CONTRASTY_STD) / 2:.0f})"
         )
+    blockiness = _blockiness(image, measures, reasons)
+    saturation = _saturation(rgb, measures, reasons)
     return ScoreCard(
-        scores={"sharpness": sharpness, "exposure": exposure, "contrast": contrast},
+        scores={
+            "sharpness": sharpness,
+            "exposure": exposure,
+            "contrast": contrast,
+            "blockiness": blockiness,
+            "saturation": saturation,
+        },
         measures=measures,
         reasons=reasons,
         hard_fail=False,
@@ -352,6 +385,48 @@ def _exposure(
             f"(comfortable {MEAN_OK_LOW:.0f}-{MEAN_OK_HIGH:.0f})"
         )
     return min(high, low, level)
+
+
+def _blockiness(image: Image.Image, measures: dict[str, float], reasons: list[str]) -> float:
+    """Share of 8x8 block boundaries in smooth areas that show a seam; 1 = no blocking."""
+    grey = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2GRAY)
+    seams = smooth = 0
+    # Every other line is enough for a fraction and halves the cost at 1024².
+    for lines in (grey[::2], grey.T[::2]):
+        n = (lines.shape[1] - 1) // 8
+        if n == 0:
+            continue
+        diff = cv2.absdiff(lines[:, 1 : n * 8 + 1], lines[:, : n * 8]).reshape(-1, n, 8)
+        boundary = diff[:, :, 7].astype(np.float32)
+        inner = diff[:, :, :7].mean(axis=2, dtype=np.float32)
+        flat = (inner < BLOCK_SMOOTH) & (boundary < BLOCK_EDGE) & ((inner > 0) | (boundary > 0))
+        smooth += int(np.count_nonzero(flat))
+        seams += int(np.count_nonzero(flat & (boundary >= inner + BLOCK_STEP)))
+    positions = grey.size / 8
+    enough = smooth >= max(BLOCK_MIN_SMOOTH * positions, BLOCK_MIN_SMOOTH_COUNT)
+    fraction = seams / smooth if enough else 0.0
+    measures["block_seam_fraction"] = fraction
+    score = 1.0 - _smoothstep(BLOCK_OK, BLOCK_BAD, fraction)
+    if score < 0.5:
+        reasons.append(
+            f"blocky: {fraction:.0%} of 8x8 block edges in smooth areas show JPEG seams "
+            f"(fine below {BLOCK_OK:.0%})"
+        )
+    return score
+
+
+def _saturation(rgb: np.ndarray, measures: dict[str, float], reasons: list[str]) -> float:
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    vivid = cv2.inRange(hsv, (0, SAT_HIGH, SAT_MIN_VALUE), (180, 255, 255))
+    fraction = cv2.countNonZero(vivid) / vivid.size
+    measures["saturated_fraction"] = fraction
+    score = 1.0 - _smoothstep(SAT_OK, SAT_BAD, fraction)
+    if score < 0.5:
+        reasons.append(
+            f"oversaturated: {fraction:.0%} of the frame at extreme saturation "
+            f"(fine below {SAT_OK:.0%})"
+        )
+    return score
 
 
 def _smoothstep(edge0: float, edge1: float, x: float) -> float:

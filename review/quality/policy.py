@@ -27,7 +27,7 @@ def default_policy() -> dict[str, Any]:
     return {
         "approve_at": settings.STUDIO_QUALITY_APPROVE_AT,
         "reject_below": settings.STUDIO_QUALITY_REJECT_BELOW,
-        "weights": {"sharpness": 1.0, "exposure": 1.0, "contrast": 1.0},
+        "weights": dict(settings.STUDIO_QUALITY_WEIGHTS),
     }
 
 

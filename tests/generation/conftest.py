@@ -12,3 +12,93 @@ def tiny_model(tiny_model_dir) -> dict:
     from generation.tiny import tiny_model_paths
 
     return tiny_model_paths(tiny_model_dir / "tiny")
+
+
+class FakeProvider:
+    """A local HTTP server that answers like a provider: scripted responses per path.
+
+    ``answer(path, status, body, headers, delay)`` queues one response for that path (any
+    method); the last one queued for a path repeats. ``calls`` records every request as
+    ``(method, path, headers, body)``.
+    """
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.scripts: dict[str, list[tuple]] = {}
+        self.calls: list[tuple[str, str, dict, bytes]] = []
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                import time
+
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                provider.calls.append((self.command, path, dict(self.headers), body))
+                script = provider.scripts.get(path) or [(404, b'{"detail":"Not Found"}', {}, 0)]
+                status, payload, headers, delay = script.pop(0) if len(script) > 1 else script[0]
+                if delay:
+                    time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = do_POST = _serve
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, path, status=200, body=b"", headers=None, delay=0.0, json=None):
+        import json as json_module
+
+        if json is not None:
+            body = json_module.dumps(json).encode()
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        self.scripts.setdefault(path, []).append((status, body, headers or {}, delay))
+
+    def posts(self, path: str) -> list[tuple[str, str, dict, bytes]]:
+        return [call for call in self.calls if call[0] == "POST" and call[1] == path]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def provider(settings):
+    """A fake provider on 127.0.0.1 and fast HTTP retries pointed at nothing else."""
+    fake = FakeProvider()
+    settings.STUDIO_HTTP_RETRIES = 2
+    settings.STUDIO_HTTP_BACKOFF_SECONDS = 0.01
+    settings.STUDIO_HTTP_TIMEOUT_SECONDS = 5
+    settings.STUDIO_A1111_URL = fake.url
+    settings.STUDIO_A1111_USER = ""
+    settings.STUDIO_STABILITY_URL = fake.url
+    settings.STABILITY_API_KEY = "sk-test-key"
+    yield fake
+    fake.close()
+
+
+def png_bytes(color=(200, 40, 40), size=(64, 64)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -78,7 +78,11 @@ def test_it_creates_the_quality_policy_with_the_given_thresholds(
             {},
             "row 2, column 'color' is empty",
         ),
-        (b"product_type,name,color,material\nboot,a,r\xffd,mesh\n", {}, "line 2 is not valid UTF-8"),
+        (
+            b"product_type,name,color,material\nboot,a,r\xffd,mesh\n",
+            {},
+            "line 2 is not valid UTF-8",
+        ),
         (b"product_type,name,color,material\n", {}, "header but no rows"),
         (b"", {}, "the file is empty"),
         (None, {"variations": 0}, "variations: must be between 1 and"),
@@ -92,8 +96,12 @@ def test_it_refuses_bad_input_and_creates_nothing(
     template_version, recipe, products_csv, csv_bytes, overrides, message
 ):
     with pytest.raises(InputError) as error:
-        submit(template_version, recipe, csv_bytes if csv_bytes is not None else products_csv,
-               **overrides)
+        submit(
+            template_version,
+            recipe,
+            csv_bytes if csv_bytes is not None else products_csv,
+            **overrides,
+        )
     assert message in str(error.value)
     assert Campaign.objects.count() == 0
     assert Item.objects.count() == 0

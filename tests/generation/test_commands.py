@@ -19,9 +19,18 @@ def run(*args) -> str:
 
 def test_campaign_create_prints_the_id_and_item_count_as_json(template_version, recipe):
     out = run(
-        "campaign_create", "--name", "Shoes", "--template", "product-photo",
-        "--csv", str(SHARED_FIXTURES / "products.csv"), "--recipe", "catalogue",
-        "--variations", "2", "--json",
+        "campaign_create",
+        "--name",
+        "Shoes",
+        "--template",
+        "product-photo",
+        "--csv",
+        str(SHARED_FIXTURES / "products.csv"),
+        "--recipe",
+        "catalogue",
+        "--variations",
+        "2",
+        "--json",
     )
     payload = json.loads(out)
     assert payload["items"] == 40
@@ -42,8 +51,10 @@ def test_campaign_create_exits_2_with_the_message_and_creates_nothing(
     template_version, recipe, overrides, message
 ):
     options = {
-        "--name": "Shoes", "--template": "product-photo",
-        "--csv": str(SHARED_FIXTURES / "products.csv"), "--recipe": "catalogue",
+        "--name": "Shoes",
+        "--template": "product-photo",
+        "--csv": str(SHARED_FIXTURES / "products.csv"),
+        "--recipe": "catalogue",
     } | overrides
     args = [part for pair in options.items() for part in pair]
     with pytest.raises(CommandError) as error:

@@ -435,3 +435,78 @@ def test_adding_a_base_model_in_the_admin_goes_through_the_registry(superuser_cl
     version = BaseModelVersion.objects.get(name="sdxl")
     assert response.status_code == 302
     assert (version.version, version.is_active, version.sha256) == (1, True, "")
+
+
+def test_a_campaign_with_channels_purpose_recipes_and_priority_is_created_from_the_page(
+    creative_client, template_version, recipe, base_model
+):
+    from generation.services import recipe_create
+
+    hero = recipe_create(
+        name="hero", base_model=base_model, purpose="hero", steps=4, width=512, height=512
+    )
+    # The fixture's 64 px recipe is too small to reframe for tiktok; this one is not.
+    recipe = recipe_create(name="main", base_model=base_model, width=512, height=512)
+    csv = (
+        b"color,material,product_type,name,purpose\nred,wool,hat,Cosy,hero\nblue,silk,tie,Sharp,\n"
+    )
+
+    response = creative_client.post(
+        reverse("generation:campaign_create"),
+        form_data(
+            template_version,
+            recipe,
+            csv,
+            variations=1,
+            hero_recipe=hero.pk,
+            channels=["instagram", "tiktok"],
+            custom_size="300x200",
+            priority="high",
+        ),
+    )
+
+    assert response.status_code == 302, response.context["form"].errors
+    campaign = Campaign.objects.get()
+    assert campaign.priority == "high"
+    assert campaign.channels == ["instagram", "tiktok", "300x200"]
+    items = campaign.items.all()
+    assert {
+        (i.purpose, i.params["steps"], i.channel, i.params["width"], i.params["height"])
+        for i in items
+    } == {
+        ("hero", 4, "instagram", 512, 512),
+        ("hero", 4, "tiktok", 384, 680),
+        ("hero", 4, "300x200", 624, 416),
+        ("variation", 30, "instagram", 512, 512),
+        ("variation", 30, "tiktok", 384, 680),
+        ("variation", 30, "300x200", 624, 416),
+    }
+
+
+def test_a_channel_the_model_cannot_make_is_a_form_error(
+    creative_client, template_version, recipe, products_csv
+):
+    response = creative_client.post(
+        reverse("generation:campaign_create"),
+        form_data(template_version, recipe, products_csv, custom_size="4000x500"),
+    )
+
+    assert response.status_code == 200
+    assert "more elongated than 4:1" in response.content.decode()
+    assert Campaign.objects.count() == 0
+
+
+def test_the_campaign_page_links_managers_to_calibration_and_creatives_to_references(
+    client, campaign, manager, creative
+):
+    from django.urls import reverse
+
+    calibrate = reverse("review:calibrate", args=[campaign.pk])
+    references = reverse("review:references", args=[campaign.pk])
+    page = reverse("generation:campaign", args=[campaign.pk])
+    client.force_login(manager)
+    html = client.get(page).content.decode()
+    assert calibrate in html and references in html
+    client.force_login(creative)
+    html = client.get(page).content.decode()
+    assert calibrate not in html and references in html

@@ -140,3 +140,27 @@ def make_image(name: str) -> Image.Image:
 def image() -> Callable[[str], Image.Image]:
     """``image("product")`` → a fresh 1024² RGB image of the named synthetic scene."""
     return make_image
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_files(tmp_path_factory):
+    """The project's tiny open_clip config and a random-weight checkpoint, built once."""
+    pytest.importorskip("open_clip")
+    import torch
+
+    from review.quality.clip import build_tiny_clip
+
+    torch.set_num_threads(1)
+    return build_tiny_clip(tmp_path_factory.mktemp("clip"))
+
+
+@pytest.fixture
+def tiny_clip(settings, tiny_clip_files):
+    """CLIP scoring configured with the tiny model, as a worker would load it from settings."""
+    from review.quality.clip import TINY_CLIP_NAME
+
+    config, checkpoint = tiny_clip_files
+    settings.STUDIO_CLIP_MODEL = TINY_CLIP_NAME
+    settings.STUDIO_CLIP_PRETRAINED = str(checkpoint)
+    settings.STUDIO_CLIP_CONFIG = str(config)
+    return settings

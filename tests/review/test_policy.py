@@ -69,8 +69,13 @@ def test_blank_black_and_noise_frames_are_rejected(image: MakeImage, name: str) 
 def test_the_default_policy_comes_from_settings(settings: Any) -> None:
     settings.STUDIO_QUALITY_APPROVE_AT = 0.9
     settings.STUDIO_QUALITY_REJECT_BELOW = 0.2
+    settings.STUDIO_QUALITY_WEIGHTS = EQUAL | {"clip_match": 2.0}
 
-    assert default_policy() == {"approve_at": 0.9, "reject_below": 0.2, "weights": EQUAL}
+    assert default_policy() == {
+        "approve_at": 0.9,
+        "reject_below": 0.2,
+        "weights": EQUAL | {"clip_match": 2.0},
+    }
 
 
 # The rule itself

@@ -39,8 +39,9 @@ def test_an_expired_claim_returns_to_the_queue(reviewer, second_reviewer, campai
     theirs = review_task_claim_next(user=second_reviewer)
     assert theirs.pk == mine.pk
     with pytest.raises(ReviewError, match="no longer yours"):
-        review_task_decide(task_id=mine.pk, user=reviewer, token=mine.lease_token,
-                           decision="approved")
+        review_task_decide(
+            task_id=mine.pk, user=reviewer, token=mine.lease_token, decision="approved"
+        )
 
 
 def test_the_queue_can_be_filtered_by_campaign(reviewer, review_items, campaign):
@@ -56,8 +57,9 @@ def test_approving_moves_the_item_to_approved_and_keeps_an_audit_entry(
 ):
     task = review_task_claim_next(user=reviewer)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        review_task_decide(task_id=task.pk, user=reviewer, token=task.lease_token,
-                           decision="approved", reason="")
+        review_task_decide(
+            task_id=task.pk, user=reviewer, token=task.lease_token, decision="approved", reason=""
+        )
     task.refresh_from_db()
     assert task.status == ReviewTask.Status.DECIDED and task.decided_by == reviewer
     assert Item.objects.get(pk=task.item_id).status == Item.Status.APPROVED
@@ -70,10 +72,12 @@ def test_approving_moves_the_item_to_approved_and_keeps_an_audit_entry(
 def test_rejecting_needs_a_reason(reviewer, review_items):
     task = review_task_claim_next(user=reviewer)
     with pytest.raises(ReviewError, match="reason"):
-        review_task_decide(task_id=task.pk, user=reviewer, token=task.lease_token,
-                           decision="rejected", reason=" ")
-    review_task_decide(task_id=task.pk, user=reviewer, token=task.lease_token,
-                       decision="rejected", reason="blurry")
+        review_task_decide(
+            task_id=task.pk, user=reviewer, token=task.lease_token, decision="rejected", reason=" "
+        )
+    review_task_decide(
+        task_id=task.pk, user=reviewer, token=task.lease_token, decision="rejected", reason="blurry"
+    )
     assert Item.objects.get(pk=task.item_id).status == Item.Status.REJECTED
 
 
@@ -84,16 +88,20 @@ def test_a_decision_with_the_wrong_token_or_by_someone_else_is_refused(
 
     task = review_task_claim_next(user=reviewer)
     with pytest.raises(ReviewError):
-        review_task_decide(task_id=task.pk, user=reviewer, token=uuid.uuid4(),
-                           decision="approved")
+        review_task_decide(task_id=task.pk, user=reviewer, token=uuid.uuid4(), decision="approved")
     with pytest.raises(ReviewError):
-        review_task_decide(task_id=task.pk, user=second_reviewer, token=task.lease_token,
-                           decision="approved")
-    review_task_decide(task_id=task.pk, user=reviewer, token=task.lease_token,
-                       decision="approved")
+        review_task_decide(
+            task_id=task.pk, user=second_reviewer, token=task.lease_token, decision="approved"
+        )
+    review_task_decide(task_id=task.pk, user=reviewer, token=task.lease_token, decision="approved")
     with pytest.raises(ReviewError):  # a second decision on the same claim
-        review_task_decide(task_id=task.pk, user=reviewer, token=task.lease_token,
-                           decision="rejected", reason="changed my mind")
+        review_task_decide(
+            task_id=task.pk,
+            user=reviewer,
+            token=task.lease_token,
+            decision="rejected",
+            reason="changed my mind",
+        )
     assert ReviewDecision.objects.count() == 1
 
 
@@ -114,8 +122,12 @@ def test_concurrent_reviewers_on_two_connections_never_claim_the_same_image(camp
                     break
                 claimed[index].append(task.pk)
                 # Decide at once so the next call claims a new image.
-                review_task_decide(task_id=task.pk, user=reviewers[index],
-                                   token=task.lease_token, decision="approved")
+                review_task_decide(
+                    task_id=task.pk,
+                    user=reviewers[index],
+                    token=task.lease_token,
+                    decision="approved",
+                )
         except BaseException as exc:  # surfaced below
             errors.append(exc)
         finally:

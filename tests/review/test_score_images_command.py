@@ -48,7 +48,13 @@ def test_json_output_is_one_object_per_image_with_the_policy_verdict(
     assert [row["verdict"] for row in rows] == ["approved", "rejected"]
     for row in rows:
         assert {"path", "scores", "verdict", "reasons", "overall"} <= set(row)
-        assert set(row["scores"]) == {"sharpness", "exposure", "contrast"}
+        assert set(row["scores"]) == {
+            "sharpness",
+            "exposure",
+            "contrast",
+            "blockiness",
+            "saturation",
+        }
     assert rows[1]["reasons"][0].startswith("blank frame: ")
 
 
@@ -71,10 +77,10 @@ def test_it_follows_the_thresholds_in_settings(
     image: MakeImage, tmp_path: Path, settings: Any
 ) -> None:
     washed_out = tmp_path / "washed_out.png"
-    image("washed_out").save(washed_out)  # overall about 0.5: review by default
+    image("washed_out").save(washed_out)  # overall about 0.7, contrast 0: review by default
     before = json.loads(_run(str(washed_out), "--json")[0])
     settings.STUDIO_QUALITY_APPROVE_AT = 0.9
-    settings.STUDIO_QUALITY_REJECT_BELOW = 0.6
+    settings.STUDIO_QUALITY_REJECT_BELOW = 0.8
 
     after = json.loads(_run(str(washed_out), "--json")[0])
 
@@ -159,3 +165,33 @@ def test_manage_py_exits_2_naming_a_missing_file(
     assert result.returncode == 2
     assert str(missing) in result.stderr
     assert json.loads(result.stdout)["path"] == str(good)
+
+
+def test_with_clip_it_adds_the_clip_scores_in_batches(
+    good_and_blank: tuple[Path, Path], tiny_clip: Any
+) -> None:
+    tiny_clip.STUDIO_CLIP_BATCH_SIZE = 2
+    good, blank = good_and_blank
+
+    out, _ = _run(str(good), str(blank), str(good), "--json", "--clip", "--prompt", "a shoe")
+
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [row["path"] for row in rows] == [str(good), str(blank), str(good)]
+    assert all({"clip_match", "clip_unwanted"} <= set(row["scores"]) for row in rows)
+    assert rows[0]["scores"] == rows[2]["scores"]
+    assert all(row["notes"] == [] for row in rows)
+
+
+def test_with_clip_but_no_model_configured_it_notes_the_skip(
+    good_and_blank: tuple[Path, Path], settings: Any
+) -> None:
+    settings.STUDIO_CLIP_MODEL = ""
+    good, _ = good_and_blank
+
+    (row,) = [json.loads(line) for line in _run(str(good), "--json", "--clip")[0].splitlines()]
+
+    assert "clip_match" not in row["scores"]
+    assert row["notes"] == [
+        "note: CLIP scoring skipped: no CLIP model configured (STUDIO_CLIP_MODEL)"
+    ]
+    assert row["verdict"] == "approved"

@@ -37,9 +37,7 @@ class Command(BaseCommand):
             fail(f"template: no template named {opts['template']!r} (known: {names})")
         recipe = Recipe.objects.filter(name=opts["recipe"], is_active=True).first()
         if recipe is None:
-            names = ", ".join(
-                Recipe.objects.filter(is_active=True).values_list("name", flat=True)
-            )
+            names = ", ".join(Recipe.objects.filter(is_active=True).values_list("name", flat=True))
             fail(f"recipe: no recipe named {opts['recipe']!r} (known: {names or 'none'})")
         path = Path(opts["csv"])
         try:

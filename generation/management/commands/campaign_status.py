@@ -20,7 +20,9 @@ class Command(BaseCommand):
         try:
             campaign = Campaign.objects.get(pk=campaign_id)
         except (Campaign.DoesNotExist, ValidationError):
-            raise CommandError(f"campaign: no campaign with id {campaign_id!r}", returncode=2)
+            raise CommandError(
+                f"campaign: no campaign with id {campaign_id!r}", returncode=2
+            ) from None
         progress = campaign_progress(campaign=campaign)
         counts = {status: count for status, _label, count in progress.by_status}
         cost = campaign_cost(campaign=campaign)

@@ -2,6 +2,8 @@
 
     python manage.py score_images out/*.png            # one readable line per image
     python manage.py score_images a.png b.png --json   # one JSON object per line
+    python manage.py score_images out/*.png --clip --prompt "a red sneaker"
+                                                        # plus CLIP text match (in batches)
 
 Useful to calibrate thresholds on real output before changing settings. Exits with status 2
 if any file could not be read (after scoring all the others).
@@ -14,7 +16,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from review.quality import decide, default_policy, load_image, score_image
+from review.quality import add_clip, decide, default_policy, load_image, score_image
 
 
 class Command(BaseCommand):
@@ -31,45 +33,87 @@ class Command(BaseCommand):
             dest="as_json",
             help="print one JSON object per line (JSON Lines)",
         )
+        parser.add_argument(
+            "--clip",
+            action="store_true",
+            help="also score CLIP text match and unwanted concepts (needs STUDIO_CLIP_MODEL; "
+            "skipped with a note otherwise)",
+        )
+        parser.add_argument(
+            "--prompt",
+            default="",
+            help="the prompt the images were made from (for --clip; default: the file name)",
+        )
 
-    def handle(self, *args: Any, paths: list[str], as_json: bool, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        paths: list[str],
+        as_json: bool,
+        clip: bool = False,
+        prompt: str = "",
+        **options: Any,
+    ) -> None:
+        from django.conf import settings
+
         policy = default_policy()
         failed: list[str] = []
-        for path in paths:
-            try:
-                image = load_image(path)
-            except ValueError as exc:
-                # The message already names the path; keep going with the others.
-                self.stderr.write(f"error: {exc}")
-                failed.append(path)
-                continue
-            card = score_image(image)
-            decision = decide(card, **policy)
-            scores = {name: round(value, 4) for name, value in card.scores.items()}
-            if as_json:
-                self.stdout.write(
-                    json.dumps(
-                        {
-                            "path": path,
-                            "verdict": decision.verdict,
-                            "overall": round(decision.overall, 4),
-                            "scores": scores,
-                            "reasons": decision.reasons,
-                            "measures": {k: round(v, 4) for k, v in card.measures.items()},
-                        },
-                        ensure_ascii=False,
-                    )
+        batch = settings.STUDIO_CLIP_BATCH_SIZE if clip else 1
+        for start in range(0, len(paths), batch):
+            chunk = paths[start : start + batch]
+            images = {}
+            for path in chunk:
+                try:
+                    images[path] = load_image(path)
+                except ValueError as exc:
+                    # The message already names the path; keep going with the others.
+                    self.stderr.write(f"error: {exc}")
+                    failed.append(path)
+            clip_results = {}
+            if clip and images:
+                from pathlib import Path
+
+                from review.quality.clip import clip_score_images
+
+                results = clip_score_images(
+                    list(images.values()),
+                    prompts=[prompt or Path(p).stem.replace("_", " ") for p in images],
+                    unwanted=[list(settings.STUDIO_QUALITY_UNWANTED_CONCEPTS)] * len(images),
                 )
-            else:
-                numbers = " ".join(f"{name}={value:.2f}" for name, value in scores.items())
-                # The last reason is the policy's threshold line; the others say what is wrong.
-                problems = "; ".join(decision.reasons[:-1]) or "no problems found"
-                self.stdout.write(
-                    f"{path}: {decision.verdict} (overall {decision.overall:.2f}; {numbers}) "
-                    f"- {problems}"
-                )
+                clip_results = dict(zip(images, results, strict=True))
+            for path, image in images.items():
+                self._report(path, image, clip_results.get(path), policy, as_json)
         if failed:
             raise CommandError(
                 f"{len(failed)} of {len(paths)} file(s) could not be read: {', '.join(failed)}",
                 returncode=2,
+            )
+
+    def _report(self, path: str, image, clip_result, policy: dict, as_json: bool) -> None:
+        card = score_image(image)
+        notes = add_clip(card, clip_result) if clip_result is not None else []
+        decision = decide(card, **policy)
+        scores = {name: round(value, 4) for name, value in card.scores.items()}
+        if as_json:
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "path": path,
+                        "verdict": decision.verdict,
+                        "overall": round(decision.overall, 4),
+                        "scores": scores,
+                        "reasons": decision.reasons,
+                        "measures": {k: round(v, 4) for k, v in card.measures.items()},
+                        "notes": notes,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            numbers = " ".join(f"{name}={value:.2f}" for name, value in scores.items())
+            # The last reason is the policy's threshold line; the others say what is wrong.
+            problems = "; ".join(decision.reasons[:-1]) or "no problems found"
+            self.stdout.write(
+                f"{path}: {decision.verdict} (overall {decision.overall:.2f}; {numbers}) "
+                f"- {problems}" + "".join(f" ({note})" for note in notes)
             )

@@ -1,0 +1,171 @@
+"""Campaign controls (pause, resume, cancel, retry, priority) and exact item reproduction."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from generation.models import Campaign, Item, Priority
+from generation.prompts import InputError
+
+ACTIONS = ("pause", "resume", "cancel", "retry")
+
+
+def _transition(
+    campaign: Campaign, to: str, *, verb: str, allowed: tuple[str, ...] | None = None
+) -> None:
+    """Move a campaign to ``to`` by a conditional update; refuse an illegal transition."""
+    allowed = allowed or Campaign.TRANSITIONS[to]
+    changed = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(
+        status=to, finished_at=timezone.now() if to == Campaign.Status.CANCELLED else None
+    )
+    if not changed:
+        current = Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
+        raise InputError(f"campaign: cannot {verb} a campaign that is {current}")
+    campaign.refresh_from_db(fields=["status", "finished_at"])
+
+
+@transaction.atomic
+def campaign_pause(*, campaign: Campaign) -> Campaign:
+    """Stop handing out work: queued items stay queued (jobs skip them), running ones finish."""
+    _transition(campaign, Campaign.Status.PAUSED, verb="pause")
+    return campaign
+
+
+@transaction.atomic
+def campaign_resume(*, campaign: Campaign) -> Campaign:
+    """Run a paused campaign again: its queued items get new jobs after commit."""
+    from generation.services import _enqueue_again, campaign_update_status
+
+    _transition(campaign, Campaign.Status.RUNNING, verb="resume", allowed=(Campaign.Status.PAUSED,))
+    queued = list(
+        Item.objects.select_for_update(of=("self",))
+        .filter(campaign=campaign, status=Item.Status.QUEUED)
+        .select_related("campaign")
+    )
+    Item.objects.filter(pk__in=[i.pk for i in queued]).update(queued_at=timezone.now())
+    _enqueue_again(queued)
+    campaign_update_status(campaign_id=campaign.pk)
+    campaign.refresh_from_db(fields=["status", "finished_at"])
+    return campaign
+
+
+@transaction.atomic
+def campaign_cancel(*, campaign: Campaign) -> int:
+    """Cancel a running or paused campaign: queued items are cancelled (returns how many);
+    items being generated finish and go on to scoring."""
+    _transition(campaign, Campaign.Status.CANCELLED, verb="cancel")
+    return Item.objects.filter(campaign=campaign, status=Item.Status.QUEUED).update(
+        status=Item.Status.CANCELLED, finished_at=timezone.now(), lease_until=None
+    )
+
+
+@transaction.atomic
+def campaign_retry_failed(*, campaign: Campaign) -> int:
+    """Queue the campaign's failed items again (fresh attempts); returns how many.
+
+    A completed campaign runs again; a paused one keeps them queued until it is resumed.
+    """
+    from generation.services import _enqueue_again
+
+    if campaign.status == Campaign.Status.CANCELLED:
+        raise InputError("campaign: cannot retry items of a cancelled campaign")
+    failed = list(
+        Item.objects.select_for_update(of=("self",))
+        .filter(campaign=campaign, status=Item.Status.FAILED)
+        .select_related("campaign")
+    )
+    if not failed:
+        raise InputError("campaign: has no failed items to retry")
+    Item.objects.filter(pk__in=[i.pk for i in failed]).update(
+        status=Item.Status.QUEUED,
+        attempts=0,
+        error="",
+        finished_at=None,
+        queued_at=timezone.now(),
+    )
+    Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.COMPLETED).update(
+        status=Campaign.Status.RUNNING, finished_at=None
+    )
+    campaign.refresh_from_db(fields=["status", "finished_at"])
+    if campaign.status == Campaign.Status.RUNNING:
+        for item in failed:
+            item.status = Item.Status.QUEUED
+        _enqueue_again(failed)
+    return len(failed)
+
+
+def campaign_set_priority(*, campaign: Campaign, priority: str) -> Campaign:
+    """High-priority campaigns' jobs go to the front of the generation queue from now on."""
+    if priority not in Priority.values:
+        raise InputError(f"priority: must be one of {', '.join(Priority.values)}")
+    Campaign.objects.filter(pk=campaign.pk).update(priority=priority)
+    campaign.priority = priority
+    return campaign
+
+
+def campaign_control(*, campaign: Campaign, action: str) -> str:
+    """One of ACTIONS by name (pages and the command line); returns a sentence saying what
+    happened."""
+    if action == "pause":
+        campaign_pause(campaign=campaign)
+        return f"{campaign} paused; queued items wait."
+    if action == "resume":
+        campaign_resume(campaign=campaign)
+        return f"{campaign} resumed."
+    if action == "cancel":
+        count = campaign_cancel(campaign=campaign)
+        return f"{campaign} cancelled; {count} queued item(s) cancelled."
+    if action == "retry":
+        count = campaign_retry_failed(campaign=campaign)
+        return f"{count} failed item(s) of {campaign} queued again."
+    raise InputError(f"action: must be one of {', '.join(ACTIONS)}")
+
+
+@dataclass
+class Reproduction:
+    image: object  # PIL image
+    identical: bool | None  # None: the item has no stored image to compare with
+    max_difference: int | None
+    batch_size: int
+
+
+def item_reproduce(*, item: Item) -> Reproduction:
+    """Regenerate an item from its pinned versions, seed and parameters and compare pixels.
+
+    The batch is padded with copies of the request to the item's recorded batch size, because
+    the exact floats depend on it (generation.backends.diffusers); with the same hardware and
+    library versions the diffusers backend then gives identical pixels.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from generation.backends import BackendError, get_backend
+    from generation.services import image_request, lora_specs, model_spec
+
+    # Only local generation depends on the batch size; a remote backend would bill every copy.
+    local = item.base_model.backend == "diffusers"
+    batch_size = int(item.params.get("batch_size") or 1) if local else 1
+    request = image_request(item)
+    try:
+        results = get_backend(item.base_model.backend).generate(
+            model_spec(item.base_model), lora_specs(item.loras), [request] * batch_size
+        )
+    except BackendError as exc:
+        raise InputError(f"item: cannot be regenerated: {exc}") from exc
+    image = results[0].image
+    if image is None:
+        raise InputError(f"item: the backend made no image: {results[0].error}")
+    if not item.image:
+        return Reproduction(image, None, None, batch_size)
+    with default_storage.open(item.image.name, "rb") as fh:
+        stored = Image.open(io.BytesIO(fh.read()), formats=["PNG"]).convert("RGB")
+    new, old = np.asarray(image.convert("RGB")), np.asarray(stored)
+    if new.shape != old.shape:
+        return Reproduction(image, False, None, batch_size)
+    diff = int(np.abs(new.astype(np.int16) - old.astype(np.int16)).max())
+    return Reproduction(image, diff == 0, diff, batch_size)

@@ -1,0 +1,68 @@
+"""Output channels and the generation size a model can make for each (pure functions).
+
+A channel's exact size (1080×1920, 1200×627...) is rarely one a model generates well or at
+all: SD models want sides in multiples of 8 (the VAE) near their native area, and Stability's
+API only takes an aspect ratio. So an item is generated at the nearest size the backend
+supports, with the same aspect ratio and about the recipe's area, and records the channel's
+size; delivery crops or resizes to it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from generation.prompts import InputError
+
+CHANNELS: dict[str, tuple[int, int]] = {
+    "instagram": (1080, 1080),
+    "tiktok": (1080, 1920),
+    "linkedin": (1200, 627),
+    "web-thumbnail": (400, 400),
+}
+_CUSTOM = re.compile(r"^(\d{1,5})x(\d{1,5})$")
+MIN_SIDE, MAX_SIDE = 64, 2048
+# Farther from square than this, SD models repeat subjects or fall apart.
+MAX_ASPECT = 4.0
+MULTIPLE = {"diffusers": 8, "automatic1111": 8, "stability": 64}
+
+
+def channel_size(channel: str) -> tuple[int, int]:
+    """The delivery size of a named channel or of a custom ``WIDTHxHEIGHT``."""
+    channel = channel.strip().lower()
+    if channel in CHANNELS:
+        return CHANNELS[channel]
+    match = _CUSTOM.match(channel)
+    if not match:
+        names = ", ".join(CHANNELS)
+        raise InputError(f"channels: {channel!r} is not one of {names} nor WIDTHxHEIGHT")
+    width, height = int(match[1]), int(match[2])
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise InputError(f"channels: {channel} is outside 16-8192 px")
+    return width, height
+
+
+def generation_size(
+    target_width: int, target_height: int, *, native_width: int, native_height: int, backend: str
+) -> tuple[int, int]:
+    """The size to generate for a target size: its aspect ratio at about the native area,
+    sides rounded to the backend's multiple. Raises InputError when the model cannot do it."""
+    ratio = target_width / target_height
+    if not 1 / MAX_ASPECT <= ratio <= MAX_ASPECT:
+        raise InputError(
+            f"channels: {target_width}x{target_height} is more elongated than "
+            f"{MAX_ASPECT:g}:1; the model cannot generate it (crop a wider image instead)"
+        )
+    multiple = MULTIPLE.get(backend, 8)
+    area = native_width * native_height
+    height = math.sqrt(area / ratio)
+    width = height * ratio
+    width = max(multiple, round(width / multiple) * multiple)
+    height = max(multiple, round(height / multiple) * multiple)
+    for side in (width, height):
+        if not MIN_SIDE <= side <= MAX_SIDE:
+            raise InputError(
+                f"channels: {target_width}x{target_height} would need {width}x{height}, "
+                f"outside the {MIN_SIDE}-{MAX_SIDE} px the model supports"
+            )
+    return width, height
