@@ -154,6 +154,7 @@ def run(args) -> None:
     from generation.backends import diffusers as backend
     from generation.backends.diffusers import _dtype_kwargs
     from generation.models import Item
+    from generation.services import campaigns as generation_campaigns
 
     models_dir = Path(args.models_dir)
     if args.arch == "tiny":
@@ -164,7 +165,7 @@ def run(args) -> None:
         source = build_sd15(models_dir / "sd15-random")
 
     # No Redis in the measured path: the next stages' jobs are not enqueued.
-    services.enqueue_generation = lambda *a, **k: None
+    generation_campaigns.enqueue_generation = lambda *a, **k: None
     review.services.enqueue_scoring = lambda *a, **k: None
 
     base = services.base_model_register(name=f"bench-{args.arch}", source=source)

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from generation.models import Campaign, Item, Priority
 from generation.prompts import InputError
+from generation.services.campaigns import _enqueue_again, campaign_update_status
+from generation.services.generate import image_request, lora_specs, model_spec
 
 ACTIONS = ("pause", "resume", "cancel", "retry")
 
@@ -39,8 +41,6 @@ def campaign_pause(*, campaign: Campaign) -> Campaign:
 @transaction.atomic
 def campaign_resume(*, campaign: Campaign) -> Campaign:
     """Run a paused campaign again: its queued items get new jobs after commit."""
-    from generation.services import _enqueue_again, campaign_update_status
-
     _transition(campaign, Campaign.Status.RUNNING, verb="resume", allowed=(Campaign.Status.PAUSED,))
     queued = list(
         Item.objects.select_for_update(of=("self",))
@@ -70,8 +70,6 @@ def campaign_retry_failed(*, campaign: Campaign) -> int:
 
     A completed campaign runs again; a paused one keeps them queued until it is resumed.
     """
-    from generation.services import _enqueue_again
-
     if campaign.status == Campaign.Status.CANCELLED:
         raise InputError("campaign: cannot retry items of a cancelled campaign")
     failed = list(
@@ -145,7 +143,6 @@ def item_reproduce(*, item: Item) -> Reproduction:
     from PIL import Image
 
     from generation.backends import BackendError, get_backend
-    from generation.services import image_request, lora_specs, model_spec
 
     # Only local generation depends on the batch size; a remote backend would bill every copy.
     local = item.base_model.backend == "diffusers"
