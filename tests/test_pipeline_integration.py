@@ -93,3 +93,24 @@ def test_running_a_generation_job_twice_makes_one_image(demo, redis_queues):
     assert generate_items([str(item.pk)]) == 0
     item.refresh_from_db()
     assert item.attempts == 1 and item.status == Item.Status.SCORING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_generated_batch_is_scored_by_one_job(demo, redis_queues):
+    from generation.jobs import generate_items
+
+    template = PromptTemplate.objects.get(name="product-photo").active_version()
+    recipe = Recipe.objects.get(name="demo-tiny", is_active=True)
+    campaign = campaign_submit(
+        name="One scoring job",
+        template_version=template,
+        recipe=recipe,
+        csv_bytes=b"product_type,name,color,material\nboot,Trail,brown,leather\n",
+        variations=3,
+    )
+    redis_queues["generation"].empty()
+    assert generate_items([str(pk) for pk in campaign.items.values_list("pk", flat=True)]) == 3
+    (job,) = redis_queues["quality"].jobs
+    assert sorted(job.args[0]) == sorted(
+        str(pk) for pk in campaign.items.values_list("pk", flat=True)
+    )

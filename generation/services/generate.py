@@ -227,14 +227,18 @@ def _generate_batch(batch: list[Item]) -> tuple[int, Exception | None]:
         logger.exception("generation failed")
         again = _fail_or_requeue(batch, f"{type(exc).__name__}: {exc}", retryable=True)
         return 0, exc if again else None
-    made = 0
+    from review.services import enqueue_scoring
+
+    stored = []
     for item, result in zip(batch, results, strict=True):
         if result.image is None:
             _fail_filtered(item, result)
-        else:
-            _store_generated(item, result)
-            made += 1
-    return made, None
+        elif _store_generated(item, result):
+            stored.append(item.pk)
+    if stored:
+        # One scoring job per batch, so CLIP embeds the batch's images together.
+        enqueue_scoring(stored)
+    return len(stored), None
 
 
 def _timing(item: Item, result) -> dict:
@@ -263,9 +267,8 @@ def _fail_filtered(item: Item, result) -> None:
     campaign_update_status(campaign_id=item.campaign_id)
 
 
-def _store_generated(item: Item, result) -> None:
-    from review.services import enqueue_scoring
-
+def _store_generated(item: Item, result) -> bool:
+    """Store the PNG and move the item on to scoring; False if the item was handed on."""
     data = png_with_metadata(result.image, item)
     name = default_storage.save(f"items/{item.campaign_id}/{item.pk}.png", ContentFile(data))
     cost, detail = item_cost(item=item, result=result)
@@ -285,8 +288,7 @@ def _store_generated(item: Item, result) -> None:
             lease_until=None,
             **_timing(item, result),
         )
-        if updated:
-            transaction.on_commit(lambda: enqueue_scoring(item.pk))
-        else:
+        if not updated:
             # The lease expired and the reconciler handed the item on: drop our copy.
             transaction.on_commit(lambda: default_storage.delete(name))
+    return bool(updated)
