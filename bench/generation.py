@@ -35,13 +35,12 @@ def build_sd15(out_dir: Path) -> str:
     import torch
     from diffusers import (
         AutoencoderKL,
-        DDIMScheduler,
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from generation.tiny import build_tokenizer
+    from generation.tiny import build_tokenizer, sd_scheduler
 
     if (out_dir / "model_index.json").exists():
         return str(out_dir)
@@ -82,14 +81,7 @@ def build_sd15(out_dir: Path) -> str:
             pad_token_id=49407,
         )
     )
-    scheduler = DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
+    scheduler = sd_scheduler()
     pipe = StableDiffusionPipeline(
         unet=unet,
         vae=vae,

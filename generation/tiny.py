@@ -93,7 +93,7 @@ def build_tokenizer(out_dir: Path) -> Any:
 
 def _components() -> dict[str, Any]:
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     # A seed before each module, so one module's weights do not depend on another's size.
@@ -137,8 +137,14 @@ def _components() -> dict[str, Any]:
             pad_token_id=49407,
         )
     )
-    # SD 1.x's own scheduler settings; DDIM with eta=0 adds no noise during sampling.
-    scheduler = DDIMScheduler(
+    return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "scheduler": sd_scheduler()}
+
+
+def sd_scheduler() -> Any:
+    """SD 1.x's own scheduler settings; DDIM with eta=0 adds no noise during sampling."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",
@@ -146,7 +152,6 @@ def _components() -> dict[str, Any]:
         set_alpha_to_one=False,
         steps_offset=1,
     )
-    return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "scheduler": scheduler}
 
 
 def _lora_state_dict(unet: Any, seed: int) -> dict[str, Any]:
