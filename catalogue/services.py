@@ -125,3 +125,21 @@ def asset_search_refresh(*, asset_ids) -> None:
             + _weighted(" ".join(asset.tags) + " " + fields, "B")
             + _weighted(names, "C")
         )
+
+
+def asset_withdraw(*, item_id) -> bool:
+    """Withdraw the catalogue asset of an item, if it was published (undo of an approval)."""
+    return bool(
+        Asset.objects.filter(item_id=item_id, status=Asset.Status.PUBLISHED).update(
+            status=Asset.Status.WITHDRAWN
+        )
+    )
+
+
+def asset_restore(*, item_id) -> bool:
+    """Publish again an asset withdrawn by an undo, when the image is approved again."""
+    return bool(
+        Asset.objects.filter(item_id=item_id, status=Asset.Status.WITHDRAWN).update(
+            status=Asset.Status.PUBLISHED
+        )
+    )

@@ -354,7 +354,7 @@ def _automatic_lean(task: ReviewTask) -> str:
 
 def review_task_decide(*, task_id, user, token, decision: str, reason: str = "") -> ReviewTask:
     """Record a reviewer's decision, accepted only with the claim's token while it holds."""
-    from catalogue.services import enqueue_publish
+    from catalogue.services import asset_restore, enqueue_publish
     from generation.services import campaign_update_status
 
     if decision not in (Verdict.APPROVED, Verdict.REJECTED):
@@ -397,7 +397,7 @@ def review_task_decide(*, task_id, user, token, decision: str, reason: str = "")
         )
         if new_status == Item.Status.APPROVED:
             # Approved again after an undo had withdrawn its asset: publish it again.
-            asset_restore_for_item(item_id=task.item_id)
+            asset_restore(item_id=task.item_id)
             transaction.on_commit(lambda: enqueue_publish(task.item_id))
         campaign_update_status(campaign_id=task.campaign_id)
     return task
@@ -425,28 +425,6 @@ def review_tasks_decide(
     return decided, errors
 
 
-def asset_withdraw_for_item(*, item_id) -> bool:
-    """Withdraw the catalogue asset of an item, if it was published (undo of an approval)."""
-    from catalogue.models import Asset
-
-    return bool(
-        Asset.objects.filter(item_id=item_id, status=Asset.Status.PUBLISHED).update(
-            status=Asset.Status.WITHDRAWN
-        )
-    )
-
-
-def asset_restore_for_item(*, item_id) -> bool:
-    """Publish again an asset withdrawn by an undo, when the image is approved again."""
-    from catalogue.models import Asset
-
-    return bool(
-        Asset.objects.filter(item_id=item_id, status=Asset.Status.WITHDRAWN).update(
-            status=Asset.Status.PUBLISHED
-        )
-    )
-
-
 def review_decision_undo(*, user, decision_id=None) -> ReviewTask:
     """Undo the reviewer's own latest decision (or the named one) within the undo window.
 
@@ -455,6 +433,8 @@ def review_decision_undo(*, user, decision_id=None) -> ReviewTask:
     lease. Undoing an approval withdraws the asset if it was published already; one that
     is not published yet never will be (publishing needs the item approved).
     """
+    from catalogue.services import asset_withdraw
+
     now = timezone.now()
     window = timedelta(seconds=settings.STUDIO_REVIEW_UNDO_SECONDS)
     with transaction.atomic():
@@ -484,7 +464,7 @@ def review_decision_undo(*, user, decision_id=None) -> ReviewTask:
             status=Item.Status.REVIEW, finished_at=None
         )
         if original.decision == Verdict.APPROVED:
-            asset_withdraw_for_item(item_id=task.item_id)
+            asset_withdraw(item_id=task.item_id)
         ReviewDecision.objects.create(
             task=task,
             reviewer=user,
