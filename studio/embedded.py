@@ -406,3 +406,25 @@ def stop_at_exit(servers: EmbeddedServers) -> None:
     """A one-off command that had to start the servers stops them again when it ends."""
     if servers.started_postgres or servers.started_redis:
         atexit.register(stop, servers)
+
+
+def local_secret_key(path: Path) -> str:
+    """The embedded default's SECRET_KEY: made once with secrets, then read back.
+
+    Written to a private temporary file and linked into place, so a process starting at the
+    same moment reads either no file or the whole key, never half of one.
+    """
+    import secrets
+
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent)  # mode 0600
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process won the race; use its key
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()

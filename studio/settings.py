@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from studio.embedded import var_dir
+from studio.embedded import local_secret_key, var_dir
 from studio.env import (
     check_redis_url,
     database_from_url,
@@ -30,9 +30,13 @@ DEBUG = env_bool("DEBUG", default=False)
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG:
+    if DEBUG:
+        SECRET_KEY = "insecure-development-key-only-for-debug"
+    elif env_bool("STUDIO_EMBEDDED"):
+        # The embedded default on one machine: a random key kept beside its data (0600).
+        SECRET_KEY = local_secret_key(VAR_DIR / "secret_key")
+    else:
         raise ImproperlyConfigured("SECRET_KEY: must be set when DEBUG is off")
-    SECRET_KEY = "insecure-development-key-only-for-debug"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

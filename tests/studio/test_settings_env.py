@@ -177,6 +177,7 @@ def _import_settings(**overrides: str | None) -> subprocess.CompletedProcess[str
         "REDIS_URL": "redis://127.0.0.1:6379/13",
     }
     env.pop("SECRET_KEY_FILE", None)
+    env.pop("STUDIO_EMBEDDED", None)
     for key, value in overrides.items():
         if value is None:
             env.pop(key, None)
@@ -206,6 +207,24 @@ def test_settings_refuse_to_start_without_secret_key_when_debug_is_off() -> None
 def test_settings_allow_a_missing_secret_key_in_debug() -> None:
     result = _import_settings(SECRET_KEY=None, DEBUG="true")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_embedded_default_makes_a_private_secret_key_once_and_keeps_it(
+    tmp_path: Path,
+) -> None:
+    def key_of_a_fresh_process() -> str:
+        result = _import_settings(
+            SECRET_KEY=None,
+            STUDIO_EMBEDDED="1",
+            STUDIO_VAR_DIR=str(tmp_path),
+        )
+        assert result.returncode == 0, result.stderr
+        return (tmp_path / "secret_key").read_text()
+
+    first = key_of_a_fresh_process()
+    assert len(first) >= 50
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert key_of_a_fresh_process() == first
 
 
 def test_settings_read_the_secret_key_from_a_file(tmp_path: Path) -> None:
