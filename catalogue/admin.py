@@ -9,6 +9,9 @@ from django.utils.html import format_html
 from catalogue.models import Asset
 from catalogue.services import asset_search_refresh
 
+# Only what a person may correct; provenance and the image itself are never edited.
+ASSET_EDITABLE_FIELDS = ("title", "tags", "status", "rights")
+
 
 @admin.register(Asset)
 class AssetAdmin(admin.ModelAdmin):
@@ -36,21 +39,7 @@ class AssetAdmin(admin.ModelAdmin):
         "approved_by",
         "created_at",
     ]
-    readonly_fields = [
-        "preview",
-        "campaign",
-        "item",
-        "prompt",
-        "fields",
-        "provenance",
-        "image",
-        "thumbnail",
-        "width",
-        "height",
-        "cost",
-        "approved_by",
-        "created_at",
-    ]
+    readonly_fields = [name for name in fields if name not in ASSET_EDITABLE_FIELDS]
 
     @admin.display(description="image")
     def preview(self, obj: Asset) -> str:
