@@ -8,6 +8,11 @@ the same model, loaded by diffusers from the same folder, with the same prompts,
 and output type (PIL), on the same machine in the same run. Rounds alternate between the two
 and the median of each is reported, then batch 1 against batch 4.
 
+The worker path runs batch-invariant unless ``--no-batch-invariant`` (the STUDIO_BATCH_INVARIANT
+setting; generation.backends.batch_invariant); the bare loop is plain diffusers either way, so
+the ratio includes what invariance costs. A third series, the bare loop under the
+batch-invariant op mode, prints that cost on its own.
+
     DATABASE_URL=postgres://... REDIS_URL=redis://... python bench/generation.py
     python bench/generation.py --device cuda --arch sd15 --size 512 --steps 30 --images 32
 
@@ -106,6 +111,12 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,4")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
+        "--no-batch-invariant",
+        dest="batch_invariant",
+        action="store_false",
+        help="worker path with STUDIO_BATCH_INVARIANT=false (GPU batching across images)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=int(os.environ.get("STUDIO_TORCH_THREADS", "1"))
     )
     parser.add_argument("--models-dir", default=str(REPO / "var" / "bench-models"))
@@ -115,6 +126,7 @@ def main() -> None:
     os.environ.setdefault("SECRET_KEY", "bench-only")
     os.environ["STUDIO_DEVICE"] = args.device
     os.environ["STUDIO_TORCH_THREADS"] = str(args.threads)
+    os.environ["STUDIO_BATCH_INVARIANT"] = "true" if args.batch_invariant else "false"
     media = tempfile.mkdtemp(prefix="studio-bench-media-")
     os.environ["STUDIO_MEDIA_ROOT"] = media
 
@@ -144,6 +156,7 @@ def run(args) -> None:
     import generation.services as services
     import review.services
     from generation.backends import diffusers as backend
+    from generation.backends.batch_invariant import batch_invariant
     from generation.backends.diffusers import _dtype_kwargs
     from generation.models import Item
     from generation.services import campaigns as generation_campaigns
@@ -204,24 +217,25 @@ def run(args) -> None:
         assert done == args.images, f"only {done} of {args.images} images were made"
         return args.images / elapsed
 
-    def bare_round(batch: int) -> float:
+    def bare_round(batch: int, invariant: bool = False) -> float:
         prompts = [f"product photo of a object number {i}" for i in range(args.images)]
         sync()
         started = time.perf_counter()
         for start in range(0, len(prompts), batch):
             chunk = prompts[start : start + batch]
-            bare(
-                prompt=chunk,
-                negative_prompt=["blurry"] * len(chunk),
-                width=args.size,
-                height=args.size,
-                num_inference_steps=args.steps,
-                guidance_scale=7.5,
-                generator=[
-                    torch.Generator("cpu").manual_seed(start + i) for i in range(len(chunk))
-                ],
-                output_type="pil",
-            )
+            with batch_invariant(invariant):
+                bare(
+                    prompt=chunk,
+                    negative_prompt=["blurry"] * len(chunk),
+                    width=args.size,
+                    height=args.size,
+                    num_inference_steps=args.steps,
+                    guidance_scale=7.5,
+                    generator=[
+                        torch.Generator("cpu").manual_seed(start + i) for i in range(len(chunk))
+                    ],
+                    output_type="pil",
+                )
         sync()
         return args.images / (time.perf_counter() - started)
 
@@ -229,7 +243,7 @@ def run(args) -> None:
     print(
         f"device={args.device} arch={args.arch} size={args.size} steps={args.steps} "
         f"images/round={args.images} rounds={args.rounds} threads={args.threads} "
-        f"torch={torch.__version__}"
+        f"torch={torch.__version__} worker batch-invariant={args.batch_invariant}"
     )
     worker_rate: dict[int, float] = {}
     for batch in batches:
@@ -237,15 +251,18 @@ def run(args) -> None:
         settings.STUDIO_BATCH_SIZE_DIFFUSERS = batch
         bare_round(batch)
         worker_round(batch)
-        bare_rates, worker_rates = [], []
+        bare_round(batch, invariant=True)
+        bare_rates, worker_rates, invariant_rates = [], [], []
         for _ in range(args.rounds):
             bare_rates.append(bare_round(batch))
             worker_rates.append(worker_round(batch))
+            invariant_rates.append(bare_round(batch, invariant=True))
         b, w = statistics.median(bare_rates), statistics.median(worker_rates)
+        i = statistics.median(invariant_rates)
         worker_rate[batch] = w
         print(
             f"batch {batch}: bare diffusers {b:.2f} img/s, worker path {w:.2f} img/s, "
-            f"ratio {w / b:.3f}"
+            f"ratio {w / b:.3f}; bare batch-invariant {i:.2f} img/s, ratio {i / b:.3f}"
         )
     info = backend.cache_info()
     print(f"backend pipeline loads: {info['pipeline_loads']} (one per run: no reloads)")

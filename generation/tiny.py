@@ -207,3 +207,85 @@ def build_tiny_model(out_dir: str | Path) -> dict[str, Any]:
             weight_name=lora_path.name,
         )
     return paths
+
+
+def build_tiny_sdxl_model(out_dir: str | Path) -> dict[str, Any]:
+    """The SDXL architecture at toy size (two text encoders, pooled and size conditioning),
+    with one LoRA, under ``out_dir``: ``{"model": str, "loras": {"tiny-xl-style": str}}``.
+
+    It checks that the SDXL path of the diffusers backend (and the turbo models, which share
+    it) loads, batches and reproduces like SD 1.x.
+    """
+    import torch
+    from diffusers import AutoencoderKL, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    out_dir = Path(out_dir)
+    model_dir = out_dir / "model"
+    lora_path = out_dir / "loras" / "tiny-xl-style.safetensors"
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    text_config = CLIPTextConfig(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        projection_dim=32,
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=49407,
+    )
+    torch.manual_seed(SEED + 10)
+    unet = UNet2DConditionModel(
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=6 * 8 + 32,  # six size/crop ids + pooled text
+        cross_attention_dim=64,  # both encoders' hidden states side by side
+        norm_num_groups=32,
+    )
+    torch.manual_seed(SEED + 11)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(32, 64),
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=32,
+        sample_size=64,
+    )
+    torch.manual_seed(SEED + 12)
+    text_encoder = CLIPTextModel(text_config)
+    torch.manual_seed(SEED + 13)
+    text_encoder_2 = CLIPTextModelWithProjection(text_config)
+    tokenizer = build_tokenizer(model_dir / "tokenizer")
+    pipe = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=tokenizer,
+        tokenizer_2=build_tokenizer(model_dir / "tokenizer_2"),
+        unet=unet,
+        scheduler=sd_scheduler(),
+    )
+    pipe.save_pretrained(str(model_dir), safe_serialization=True)
+    lora_path.parent.mkdir(parents=True, exist_ok=True)
+    StableDiffusionXLPipeline.save_lora_weights(
+        save_directory=str(lora_path.parent),
+        unet_lora_layers=_lora_state_dict(unet, seed=SEED + 110),
+        weight_name=lora_path.name,
+    )
+    return {"model": str(model_dir), "loras": {"tiny-xl-style": str(lora_path)}}

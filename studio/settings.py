@@ -169,6 +169,9 @@ STUDIO_ITEM_LEASE_SECONDS = env_int("STUDIO_ITEM_LEASE_SECONDS", 3600, minimum=1
 STUDIO_MAX_ATTEMPTS = env_int("STUDIO_MAX_ATTEMPTS", 3, minimum=1)
 STUDIO_TORCH_THREADS = env_int("STUDIO_TORCH_THREADS", 1, minimum=1)
 STUDIO_DEVICE = env_str("STUDIO_DEVICE", "auto")
+# Batched images equal images made alone, bit for bit (generation.backends.batch_invariant).
+# Off trades that for GPU batching speed; such images then reproduce only at their batch size.
+STUDIO_BATCH_INVARIANT = env_bool("STUDIO_BATCH_INVARIANT", default=True)
 STUDIO_GPU_HOURLY_RATE = env_decimal("STUDIO_GPU_HOURLY_RATE", "1.20")
 STUDIO_MODELS_DIR = Path(env_str("STUDIO_MODELS_DIR", str(VAR_DIR / "models"))).resolve()
 

@@ -50,9 +50,10 @@ class GeneratedImage:
     seed: int
     duration_s: float  # this image's share of its batch's wall time
     device: str  # "cpu" or e.g. "cuda:0 NVIDIA H100 80GB HBM3", or the provider's host
-    # Images in the same pipeline call; the exact floats depend on it (kernel choice by shape),
-    # so an exact re-run uses the same batch size.
+    # Images in the same pipeline call. Unless ``batch_invariant``, the exact floats depend on
+    # it (kernel choice by shape), so an exact re-run uses the same batch size.
     batch_size: int = 1
+    batch_invariant: bool = False  # computed per image: equal pixels at any batch size
     error: str = ""  # why there is no image, e.g. "CONTENT_FILTERED: ..."
     credits: float | None = None  # provider credits this image consumed (Stability)
     extra: dict = field(default_factory=dict)  # provider facts worth recording (model hash...)

@@ -8,13 +8,13 @@ torch and diffusers are imported inside functions: importing this module stays c
 web process never needs the ML stack.
 
 Reproducibility: every image gets its own CPU ``torch.Generator`` seeded with its seed, so its
-starting noise does not depend on the batch, the device or the other seeds. The denoising is
-bit-for-bit independent of an image's neighbours and position in a batch, but not of the batch
-*size*: MKL/oneDNN pick kernels by matrix shape (the first differences appear in the time
-embedding's Linear and in conv_in), so on this CPU batches of 1, 2, 3-6, 8-12 and 16 each give
-slightly different floats (~1e-6; at most 1/255 in a pixel, in well under 0.1% of pixels).
-GPUs choose cuBLAS/cuDNN kernels by shape too. To reproduce an image exactly, run it again in
-a batch of the same size (``GeneratedImage.batch_size``).
+starting noise does not depend on the batch, the device or the other seeds. With
+``STUDIO_BATCH_INVARIANT`` on (the default) the batch-size-sensitive ops run per image
+(generation.backends.batch_invariant), so an image made in a batch has exactly the pixels it
+has when made alone, at any batch size. With it off, MKL/oneDNN/cuBLAS/cuDNN pick kernels by
+the shape of the whole batch, so batches of different sizes give slightly different floats
+(~1e-6; at most 1/255 in a pixel, in well under 0.1% of pixels on this CPU): such an image
+reproduces exactly only in a batch of its recorded size (``GeneratedImage.batch_size``).
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def cache_info() -> dict[str, Any]:
     with _lock:
         return {
             "models": list(_pipelines),
+            "pipeline_classes": {key: type(e.pipe).__name__ for key, e in _pipelines.items()},
             "adapters": {key: list(entry.adapters) for key, entry in _pipelines.items()},
             **_counters,
         }
@@ -95,12 +96,18 @@ def clear_cache() -> None:
 
 
 def generate(
-    model: ModelSpec, loras: list[LoraSpec], requests: list[ImageRequest]
+    model: ModelSpec,
+    loras: list[LoraSpec],
+    requests: list[ImageRequest],
+    *,
+    batch_invariant: bool | None = None,
 ) -> list[GeneratedImage]:
     """Generate one image per request, in request order.
 
     Requests that share size, steps, guidance, scheduler and negative prompt run as one batched
     pipeline call; the caller decides how many requests to pass at once (GPU memory).
+    ``batch_invariant`` (default: the STUDIO_BATCH_INVARIANT setting) makes each image's pixels
+    independent of the batch size; reproduction passes the value the item was made with.
     Raises BackendError: ``retryable=False`` for bad input or a changed/missing file,
     ``retryable=True`` for out-of-memory and network trouble while fetching a hub model.
     """
@@ -120,7 +127,9 @@ def generate(
         try:
             entry = _pipeline(model)
             _apply_loras(entry, loras)
-            return _run(entry, requests)
+            if batch_invariant is None:
+                batch_invariant = _setting("STUDIO_BATCH_INVARIANT", "true").lower() == "true"
+            return _run(entry, requests, batch_invariant=batch_invariant)
         except BackendError:
             raise
         except Exception as exc:
@@ -450,8 +459,12 @@ def _scheduler(entry: _Loaded, name: str) -> Any:
     return entry.schedulers[name]
 
 
-def _run(entry: _Loaded, requests: list[ImageRequest]) -> list[GeneratedImage]:
+def _run(
+    entry: _Loaded, requests: list[ImageRequest], *, batch_invariant: bool
+) -> list[GeneratedImage]:
     import torch
+
+    from generation.backends.batch_invariant import batch_invariant as invariant_ops
 
     groups: dict[tuple, list[int]] = {}
     for index, request in enumerate(requests):
@@ -474,16 +487,17 @@ def _run(entry: _Loaded, requests: list[ImageRequest]) -> list[GeneratedImage]:
         # any batch (randn_tensor draws one latent per generator).
         generators = [torch.Generator("cpu").manual_seed(r.seed) for r in batch]
         started = time.perf_counter()
-        output = pipe(
-            prompt=[r.prompt for r in batch],
-            negative_prompt=[negative] * len(batch),
-            width=width,
-            height=height,
-            num_inference_steps=steps,
-            guidance_scale=guidance,
-            generator=generators,
-            output_type="pil",
-        )
+        with invariant_ops(batch_invariant):
+            output = pipe(
+                prompt=[r.prompt for r in batch],
+                negative_prompt=[negative] * len(batch),
+                width=width,
+                height=height,
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                generator=generators,
+                output_type="pil",
+            )
         share = (time.perf_counter() - started) / len(batch)
         for i, request, image in zip(indexes, batch, output.images, strict=True):
             results[i] = GeneratedImage(
@@ -492,5 +506,6 @@ def _run(entry: _Loaded, requests: list[ImageRequest]) -> list[GeneratedImage]:
                 duration_s=share,
                 device=entry.device,
                 batch_size=len(batch),
+                batch_invariant=batch_invariant,
             )
     return [r for r in results if r is not None]

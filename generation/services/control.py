@@ -129,28 +129,35 @@ class Reproduction:
     image: object  # PIL image
     identical: bool | None  # None: the item has no stored image to compare with
     max_difference: int | None
-    batch_size: int
+    batch_size: int  # the batch it was regenerated in
+    batch_invariant: bool = False
 
 
 def item_reproduce(*, item: Item) -> Reproduction:
     """Regenerate an item from its pinned versions, seed and parameters and compare pixels.
 
-    The batch is padded with copies of the request to the item's recorded batch size, because
-    the exact floats depend on it (generation.backends.diffusers); with the same hardware and
-    library versions the diffusers backend then gives identical pixels.
+    An item made batch-invariant is regenerated alone, the way it was made. Any other local
+    item is run in a batch padded with copies of its request to its recorded batch size,
+    because its exact floats depend on it (generation.backends.diffusers). With the same
+    hardware and library versions the diffusers backend then gives identical pixels.
     """
     import numpy as np
     from PIL import Image
 
     from generation.backends import BackendError, get_backend
 
-    # Only local generation depends on the batch size; a remote backend would bill every copy.
-    local = item.base_model.backend == "diffusers"
-    batch_size = int(item.params.get("batch_size") or 1) if local else 1
     request = image_request(item)
+    # Only local generation depends on the batch; a remote backend would bill every copy.
+    options = {}
+    batch_size = 1
+    if item.base_model.backend == "diffusers":
+        invariant = bool(item.params.get("batch_invariant"))
+        options["batch_invariant"] = invariant
+        if not invariant:
+            batch_size = int(item.params.get("batch_size") or 1)
     try:
         results = get_backend(item.base_model.backend).generate(
-            model_spec(item.base_model), lora_specs(item.loras), [request] * batch_size
+            model_spec(item.base_model), lora_specs(item.loras), [request] * batch_size, **options
         )
     except BackendError as exc:
         raise InputError(f"item: cannot be regenerated: {exc}") from exc
@@ -158,11 +165,11 @@ def item_reproduce(*, item: Item) -> Reproduction:
     if image is None:
         raise InputError(f"item: the backend made no image: {results[0].error}")
     if not item.image:
-        return Reproduction(image, None, None, batch_size)
+        return Reproduction(image, None, None, batch_size, results[0].batch_invariant)
     with default_storage.open(item.image.name, "rb") as fh:
         stored = Image.open(io.BytesIO(fh.read()), formats=["PNG"]).convert("RGB")
     new, old = np.asarray(image.convert("RGB")), np.asarray(stored)
     if new.shape != old.shape:
-        return Reproduction(image, False, None, batch_size)
+        return Reproduction(image, False, None, batch_size, results[0].batch_invariant)
     diff = int(np.abs(new.astype(np.int16) - old.astype(np.int16)).max())
-    return Reproduction(image, diff == 0, diff, batch_size)
+    return Reproduction(image, diff == 0, diff, batch_size, results[0].batch_invariant)

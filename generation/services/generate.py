@@ -272,8 +272,12 @@ def _store_generated(item: Item, result) -> bool:
     data = png_with_metadata(result.image, item)
     name = default_storage.save(f"items/{item.campaign_id}/{item.pk}.png", ContentFile(data))
     cost, detail = item_cost(item=item, result=result)
-    # Exact pixels depend on the batch size (kernel choice), so reproduction needs it.
-    params = item.params | {"batch_size": result.batch_size}
+    # Unless made batch-invariant, exact pixels depend on the batch size (kernel choice), so
+    # reproduction needs both.
+    params = item.params | {
+        "batch_size": result.batch_size,
+        "batch_invariant": result.batch_invariant,
+    }
     if result.extra:
         params["provider"] = result.extra
     with transaction.atomic():

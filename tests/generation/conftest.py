@@ -14,6 +14,14 @@ def tiny_model(tiny_model_dir) -> dict:
     return tiny_model_paths(tiny_model_dir / "tiny")
 
 
+@pytest.fixture(scope="session")
+def tiny_sdxl(tiny_model_dir) -> dict:
+    """The tiny random-weight SDXL model and its LoRA, built once per test session."""
+    from generation.tiny import build_tiny_sdxl_model
+
+    return build_tiny_sdxl_model(tiny_model_dir / "tiny-xl")
+
+
 class FakeProvider:
     """A local HTTP server that answers like a provider: scripted responses per path.
 

@@ -70,19 +70,49 @@ def test_different_seeds_give_different_images(model):
     assert not np.array_equal(one(model, [], request(seed=7)), one(model, [], request(seed=8)))
 
 
-def test_a_batch_of_three_matches_each_image_made_alone(model):
-    reqs = [request(seed=11, prompt="a cat"), request(seed=12, prompt="a dog"), request(seed=13)]
+@pytest.mark.parametrize("size", [2, 3, 4, 8])
+def test_a_batched_image_has_exactly_the_pixels_it_has_when_made_alone(model, size):
+    reqs = [request(seed=11 + i, prompt=f"a cat number {i}") for i in range(size)]
 
     batched = backend.generate(model, [], reqs)
-    alone = [one(model, [], r) for r in reqs]
 
-    assert [(r.seed, r.batch_size) for r in batched] == [(11, 3), (12, 3), (13, 3)]
-    for result, single in zip(batched, alone, strict=True):
-        diff = np.abs(pixels(result) - single)
-        # Not bit-exact: MKL/oneDNN pick kernels by batch size (see the backend's docstring),
-        # which moves a rare pixel by one level.
+    assert [(r.seed, r.batch_size, r.batch_invariant) for r in batched] == [
+        (11 + i, size, True) for i in range(size)
+    ]
+    for result, req in zip(batched, reqs, strict=True):
+        assert np.array_equal(pixels(result), one(model, [], req))
+
+
+def test_batched_equals_alone_with_two_weighted_loras_too(model, tiny_model):
+    loras = [lora(tiny_model, "tiny-style-a", 0.7), lora(tiny_model, "tiny-style-b", 0.4)]
+    reqs = [request(seed=31), request(seed=32, prompt="a blue bag"), request(seed=33)]
+
+    batched = backend.generate(model, loras, reqs)
+
+    for result, req in zip(batched, reqs, strict=True):
+        assert np.array_equal(pixels(result), one(model, loras, req))
+
+
+def test_without_batch_invariance_a_batch_differs_from_alone_by_at_most_one_level(model):
+    """The GPU throughput mode (STUDIO_BATCH_INVARIANT=false): kernels chosen by batch shape."""
+    reqs = [request(seed=11 + i, prompt=f"a cat number {i}") for i in range(4)]
+
+    batched = backend.generate(model, [], reqs, batch_invariant=False)
+
+    assert not any(r.batch_invariant for r in batched)
+    for result, req in zip(batched, reqs, strict=True):
+        (single,) = backend.generate(model, [], [req], batch_invariant=False)
+        diff = np.abs(pixels(result) - pixels(single))
         assert diff.max() <= 1
         assert (diff > 0).mean() < 0.001
+
+
+def test_the_setting_turns_batch_invariance_off(model, settings):
+    settings.STUDIO_BATCH_INVARIANT = False
+
+    (result,) = backend.generate(model, [], [request()])
+
+    assert result.batch_invariant is False
 
 
 def test_an_image_does_not_depend_on_its_neighbours_in_a_batch_of_the_same_size(model):
@@ -247,3 +277,46 @@ def test_the_tiny_tokenizer_encodes_like_open_clip(tiny_model):
     expected = [reference.sot_token_id, *reference.encode(text), reference.eot_token_id]
     assert ours(text).input_ids == expected
     assert ours.model_max_length == 77
+
+
+# --- SDXL (and the turbo models, which share its pipeline) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sdxl(tiny_sdxl) -> ModelSpec:
+    return ModelSpec(
+        key="tiny-xl-test:1", source=tiny_sdxl["model"], sha256=sha256_path(tiny_sdxl["model"])
+    )
+
+
+def test_an_sdxl_model_batches_with_each_image_equal_to_it_made_alone(sdxl):
+    reqs = [request(seed=41, prompt="a red sneaker"), request(seed=42, prompt="a castle")]
+
+    batched = backend.generate(sdxl, [], reqs)
+
+    assert [r.image.size for r in batched] == [(64, 64), (64, 64)]
+    assert backend.cache_info()["pipeline_classes"]["tiny-xl-test:1"] == "StableDiffusionXLPipeline"
+    assert pixels(batched[0]).std() > 10
+    for result, req in zip(batched, reqs, strict=True):
+        assert np.array_equal(pixels(result), one(sdxl, [], req))
+
+
+def test_an_sdxl_lora_changes_the_image_by_its_weight(sdxl, tiny_sdxl):
+    path = tiny_sdxl["loras"]["tiny-xl-style"]
+
+    def styled(weight):
+        spec = LoraSpec(name="tiny-xl-style:1", path=path, weight=weight, sha256=sha256_path(path))
+        return one(sdxl, [spec], request(seed=43))
+
+    plain = one(sdxl, [], request(seed=43))
+    assert np.abs(styled(1.0) - plain).mean() > 1
+    assert np.abs(styled(0.3) - styled(1.0)).mean() > 1
+
+
+def test_a_turbo_style_request_runs_one_step_without_guidance(sdxl):
+    turbo = request(seed=44, steps=1, guidance_scale=0.0, negative_prompt="")
+
+    (result,) = backend.generate(sdxl, [], [turbo])
+
+    assert result.image.size == (64, 64)
+    assert np.array_equal(pixels(result), one(sdxl, [], turbo))

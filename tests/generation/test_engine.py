@@ -175,7 +175,7 @@ def test_the_worker_batches_items_sharing_recipe_and_size_and_records_cost_and_t
     assert item.worker_host == socket.gethostname()
 
 
-def test_item_reproduce_check_regenerates_identical_pixels_at_the_recorded_batch_size(
+def test_item_reproduce_check_regenerates_a_batched_item_alone_with_identical_pixels(
     template, recipes, settings
 ):
     settings.STUDIO_BATCH_SIZE_DIFFUSERS = 4
@@ -183,7 +183,26 @@ def test_item_reproduce_check_regenerates_identical_pixels_at_the_recorded_batch
         template, recipes["hero"], csv=b"color,thing\nred,shoe\nblue,bag\n", variations=2
     )
     item = generate_all(campaign)[1]
-    assert item.params["batch_size"] == 4
+    assert item.params["batch_size"] == 4 and item.params["batch_invariant"] is True
+
+    out = io.StringIO()
+    call_command("item_reproduce", str(item.pk), "--check", stdout=out)
+
+    assert "identical pixels (regenerated alone, batch-invariant)" in out.getvalue()
+
+
+def test_an_item_made_without_batch_invariance_is_reproduced_at_its_batch_size(
+    template, recipes, settings
+):
+    settings.STUDIO_BATCH_SIZE_DIFFUSERS = 4
+    settings.STUDIO_BATCH_INVARIANT = False
+    campaign = submit(
+        template, recipes["hero"], csv=b"color,thing\nred,shoe\nblue,bag\n", variations=2
+    )
+    item = generate_all(campaign)[1]
+    assert item.params["batch_size"] == 4 and item.params["batch_invariant"] is False
+    # The worker's setting may change later; the item's own record decides.
+    settings.STUDIO_BATCH_INVARIANT = True
 
     out = io.StringIO()
     call_command("item_reproduce", str(item.pk), "--check", stdout=out)

@@ -10,8 +10,9 @@ from generation.services import item_reproduce
 
 class Command(BaseCommand):
     help = (
-        "Regenerate an item from its pinned model/LoRA versions, seed and parameters (at its "
-        "recorded batch size). With --check, exit 0 only if the pixels are identical."
+        "Regenerate an item from its pinned model/LoRA versions, seed and parameters (alone if "
+        "it was made batch-invariant, else at its recorded batch size). With --check, exit 0 "
+        "only if the pixels are identical."
     )
 
     def add_arguments(self, parser):
@@ -31,17 +32,22 @@ class Command(BaseCommand):
         if output:
             result.image.save(output, format="PNG")
             self.stdout.write(f"wrote {output}")
+        how = (
+            "regenerated alone, batch-invariant"
+            if result.batch_invariant
+            else f"batch size {result.batch_size}"
+        )
         if result.identical is None:
             message = "the item has no stored image to compare with"
         elif result.identical:
-            message = f"identical pixels (batch size {result.batch_size})"
+            message = f"identical pixels ({how})"
         else:
             diff = (
                 "different size"
                 if result.max_difference is None
                 else (f"max difference {result.max_difference}/255")
             )
-            message = f"pixels differ: {diff} (batch size {result.batch_size})"
+            message = f"pixels differ: {diff} ({how})"
         self.stdout.write(message)
         if check and not result.identical:
             raise CommandError(message, returncode=1)
