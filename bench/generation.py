@@ -268,6 +268,42 @@ def run(args) -> None:
     print(f"backend pipeline loads: {info['pipeline_loads']} (one per run: no reloads)")
     if 1 in worker_rate and 4 in worker_rate:
         print(f"worker path batch 4 vs batch 1: {worker_rate[4] / worker_rate[1]:.2f}x")
+    check_batches(backend, source, args)
+
+
+def check_batches(backend, source: str, args) -> None:
+    """Whether each image of a batch of 4 has the pixels it has alone, in both modes."""
+    import numpy as np
+
+    from generation.backends import ImageRequest, ModelSpec
+
+    model = ModelSpec(key=f"bench-{args.arch}:1", source=source)
+    requests = [
+        ImageRequest(
+            prompt=f"product photo of a object number {i}",
+            negative_prompt="blurry",
+            seed=100 + i,
+            width=args.size,
+            height=args.size,
+            steps=args.steps,
+            guidance_scale=7.5,
+        )
+        for i in range(4)
+    ]
+    for invariant in (True, False):
+        batched = backend.generate(model, [], requests, batch_invariant=invariant)
+        same, worst = 0, 0
+        for request, result in zip(requests, batched, strict=True):
+            (alone,) = backend.generate(model, [], [request], batch_invariant=invariant)
+            diff = np.abs(
+                np.asarray(result.image, dtype=np.int16) - np.asarray(alone.image, dtype=np.int16)
+            )
+            same += int(diff.max() == 0)
+            worst = max(worst, int(diff.max()))
+        print(
+            f"batch-invariant={invariant}: {same}/4 images of a batch of 4 identical to the "
+            f"image made alone (largest pixel difference {worst}/255)"
+        )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ class BatchInvariantMode(TorchFunctionMode):
         positions = _BATCHED_ARGS.get(func)
         if positions is None:
             return func(*args, **kwargs)
-        if func is torch.baddbmm and args and _batch(args[0]) != _batch(args[1]):
+        if func is torch.baddbmm and len(args) > 1 and not _same_batch(args[0], args[1]):
             positions = (1, 2)  # a bias that broadcasts over the batch: every sample shares it
         size = _batch(args[positions[0]]) if len(args) > positions[-1] else None
         if not size:
@@ -85,6 +85,15 @@ def _batch(tensor: Any) -> int | None:
     if isinstance(tensor, torch.Tensor) and tensor.dim() >= 2:
         return tensor.shape[0]
     return None
+
+
+def _same_batch(bias: Any, batch: Any) -> bool:
+    return (
+        isinstance(bias, torch.Tensor)
+        and bias.dim() == 3
+        and _batch(batch) is not None
+        and bias.shape[0] == batch.shape[0]
+    )
 
 
 def _sample(tensor: Any, index: int) -> Any:

@@ -34,6 +34,11 @@ CASES = {
     "group_norm": lambda x: F.group_norm(x.reshape(-1, 4, 2, 5), 2, rand(4, seed=4), None),
     "layer_norm": lambda x: F.layer_norm(x, (8,)),
     "baddbmm_broadcast_bias": lambda x: torch.baddbmm(rand(1, 5, 5, seed=5), x, x.transpose(1, 2)),
+    # A 2-d bias whose first side happens to equal the batch is still shared, not split.
+    "baddbmm_2d_bias": lambda x: torch.baddbmm(
+        rand(6, 6, seed=6), x.transpose(1, 2)[:, :6], x[:, :, :6]
+    ),
+    "baddbmm_batched_bias": lambda x: torch.baddbmm(x[:, :, :5], x, x.transpose(1, 2)),
     "bmm": lambda x: torch.bmm(x, x.transpose(1, 2)),
 }
 
