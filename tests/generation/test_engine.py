@@ -175,10 +175,11 @@ def test_the_worker_batches_items_sharing_recipe_and_size_and_records_cost_and_t
     assert item.worker_host == socket.gethostname()
 
 
-def test_item_reproduce_check_regenerates_a_batched_item_alone_with_identical_pixels(
+def test_item_reproduce_check_regenerates_a_batch_invariant_item_alone_with_identical_pixels(
     template, recipes, settings
 ):
     settings.STUDIO_BATCH_SIZE_DIFFUSERS = 4
+    settings.STUDIO_BATCH_INVARIANT = True
     campaign = submit(
         template, recipes["hero"], csv=b"color,thing\nred,shoe\nblue,bag\n", variations=2
     )
@@ -191,11 +192,10 @@ def test_item_reproduce_check_regenerates_a_batched_item_alone_with_identical_pi
     assert "identical pixels (regenerated alone, batch-invariant)" in out.getvalue()
 
 
-def test_an_item_made_without_batch_invariance_is_reproduced_at_its_batch_size(
+def test_item_reproduce_check_regenerates_an_item_at_its_recorded_batch_size(
     template, recipes, settings
 ):
     settings.STUDIO_BATCH_SIZE_DIFFUSERS = 4
-    settings.STUDIO_BATCH_INVARIANT = False
     campaign = submit(
         template, recipes["hero"], csv=b"color,thing\nred,shoe\nblue,bag\n", variations=2
     )
