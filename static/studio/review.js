@@ -99,5 +99,7 @@
     if (filter) {
       filter.querySelector("select").addEventListener("change", function () { filter.submit(); });
     }
+    // Keys pressed before this point would go unheard; browser tests wait for the mark.
+    document.documentElement.setAttribute("data-review-keys", "ready");
   });
 })();

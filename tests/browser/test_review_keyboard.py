@@ -20,6 +20,12 @@ pytestmark = pytest.mark.browser
 PASSWORD = "browser-pw-1"
 
 
+def _keys_ready(page, selector: str) -> None:
+    """Wait for the page's element and for review.js to listen for keys."""
+    page.wait_for_selector(selector)
+    page.wait_for_selector("html[data-review-keys=ready]", state="attached")
+
+
 def _shown_task(page) -> ReviewTask:
     return ReviewTask.objects.get(pk=page.locator(".review[data-task]").get_attribute("data-task"))
 
@@ -35,12 +41,12 @@ def test_a_reviewer_approves_and_rejects_with_the_keyboard_and_the_approval_is_p
     page.fill("input[name=username]", "kim")
     page.fill("input[name=password]", PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_selector(".review[data-task]")
+    _keys_ready(page, ".review[data-task]")
     first = _shown_task(page)
 
     with page.expect_navigation():
         page.keyboard.press("a")
-    page.wait_for_selector(".review[data-task]")
+    _keys_ready(page, ".review[data-task]")
     second = _shown_task(page)
     assert second.pk != first.pk
     assert "Approved. Here is the next one." in page.content()
@@ -50,7 +56,7 @@ def test_a_reviewer_approves_and_rejects_with_the_keyboard_and_the_approval_is_p
     page.keyboard.type("b")  # type-ahead in the focused picker: "Blurry"
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    page.wait_for_selector("#undo-button")
+    _keys_ready(page, "#undo-button")
 
     assert Item.objects.get(pk=first.item_id).status == Item.Status.APPROVED
     assert Item.objects.get(pk=second.item_id).status == Item.Status.REJECTED
@@ -79,7 +85,7 @@ def test_in_the_grid_a_reviewer_selects_all_approves_and_undoes_with_keys(
     page.fill("input[name=username]", "kim")
     page.fill("input[name=password]", PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_selector(".review-grid .grid-card")
+    _keys_ready(page, ".review-grid .grid-card")
     assert page.locator(".review-grid .grid-card").count() == 3
 
     page.keyboard.press("*")
@@ -88,7 +94,7 @@ def test_in_the_grid_a_reviewer_selects_all_approves_and_undoes_with_keys(
     assert page.locator("input[name=tasks]:checked").count() == 2
     with page.expect_navigation():
         page.keyboard.press("a")
-    page.wait_for_selector("#undo-button")
+    _keys_ready(page, "#undo-button")
     assert "Approved 2 images." in page.content()
     assert ReviewTask.objects.filter(status="decided").count() == 2
 
