@@ -93,8 +93,8 @@ def build_tokenizer(out_dir: Path) -> Any:
 
 def _components() -> dict[str, Any]:
     import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel
 
     # A seed before each module, so one module's weights do not depend on another's size.
     torch.manual_seed(SEED)
@@ -111,7 +111,16 @@ def _components() -> dict[str, Any]:
         norm_num_groups=32,
     )
     torch.manual_seed(SEED + 1)
-    vae = AutoencoderKL(
+    vae = _tiny_vae()
+    torch.manual_seed(SEED + 2)
+    text_encoder = CLIPTextModel(_tiny_text_config())
+    return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "scheduler": sd_scheduler()}
+
+
+def _tiny_vae() -> Any:
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
         in_channels=3,
         out_channels=3,
         block_out_channels=(32, 64),
@@ -122,22 +131,23 @@ def _components() -> dict[str, Any]:
         norm_num_groups=32,
         sample_size=64,
     )
-    torch.manual_seed(SEED + 2)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=VOCAB_SIZE,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=77,
-            projection_dim=32,
-            bos_token_id=49406,
-            eos_token_id=49407,
-            pad_token_id=49407,
-        )
+
+
+def _tiny_text_config() -> Any:
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        projection_dim=32,
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=49407,
     )
-    return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "scheduler": sd_scheduler()}
 
 
 def sd_scheduler() -> Any:
@@ -217,26 +227,14 @@ def build_tiny_sdxl_model(out_dir: str | Path) -> dict[str, Any]:
     it) loads, batches and reproduces like SD 1.x.
     """
     import torch
-    from diffusers import AutoencoderKL, StableDiffusionXLPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+    from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     out_dir = Path(out_dir)
     model_dir = out_dir / "model"
     lora_path = out_dir / "loras" / "tiny-xl-style.safetensors"
     if model_dir.exists():
         shutil.rmtree(model_dir)
-    text_config = CLIPTextConfig(
-        vocab_size=VOCAB_SIZE,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=77,
-        projection_dim=32,
-        bos_token_id=49406,
-        eos_token_id=49407,
-        pad_token_id=49407,
-    )
     torch.manual_seed(SEED + 10)
     unet = UNet2DConditionModel(
         sample_size=32,
@@ -256,27 +254,16 @@ def build_tiny_sdxl_model(out_dir: str | Path) -> dict[str, Any]:
         norm_num_groups=32,
     )
     torch.manual_seed(SEED + 11)
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(32, 64),
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        latent_channels=4,
-        layers_per_block=1,
-        norm_num_groups=32,
-        sample_size=64,
-    )
+    vae = _tiny_vae()
     torch.manual_seed(SEED + 12)
-    text_encoder = CLIPTextModel(text_config)
+    text_encoder = CLIPTextModel(_tiny_text_config())
     torch.manual_seed(SEED + 13)
-    text_encoder_2 = CLIPTextModelWithProjection(text_config)
-    tokenizer = build_tokenizer(model_dir / "tokenizer")
+    text_encoder_2 = CLIPTextModelWithProjection(_tiny_text_config())
     pipe = StableDiffusionXLPipeline(
         vae=vae,
         text_encoder=text_encoder,
         text_encoder_2=text_encoder_2,
-        tokenizer=tokenizer,
+        tokenizer=build_tokenizer(model_dir / "tokenizer"),
         tokenizer_2=build_tokenizer(model_dir / "tokenizer_2"),
         unet=unet,
         scheduler=sd_scheduler(),

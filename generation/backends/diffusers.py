@@ -129,7 +129,8 @@ def generate(
             entry = _pipeline(model)
             _apply_loras(entry, loras)
             if batch_invariant is None:
-                batch_invariant = _setting("STUDIO_BATCH_INVARIANT", "false").lower() == "true"
+                flag = _setting("STUDIO_BATCH_INVARIANT", "false").strip().lower()
+                batch_invariant = flag in ("1", "true", "yes", "on")
             return _run(entry, requests, batch_invariant=batch_invariant)
         except BackendError:
             raise
