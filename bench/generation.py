@@ -161,12 +161,11 @@ def run(args) -> None:
     from django.conf import settings
 
     import generation.services as services
-    import review.services
     from generation.backends import diffusers as backend
     from generation.backends.batch_invariant import batch_invariant
     from generation.backends.diffusers import _dtype_kwargs
     from generation.models import Item
-    from generation.services import campaigns as generation_campaigns
+    from studio import queues
 
     models_dir = Path(args.models_dir)
     if args.arch == "tiny":
@@ -176,9 +175,8 @@ def run(args) -> None:
     else:
         source = build_sd15(models_dir / "sd15-random")
 
-    # No Redis in the measured path: the next stages' jobs are not enqueued.
-    generation_campaigns.enqueue_generation = lambda *a, **k: None
-    review.services.enqueue_scoring = lambda *a, **k: None
+    # No Redis in the measured path: no stage hands work on (the one seam, studio.queues).
+    queues.enqueue = lambda *a, **k: None
 
     base = services.base_model_register(name=f"bench-{args.arch}", source=source)
     recipe = services.recipe_create(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
 from catalogue.models import Asset
-from catalogue.services import asset_search_refresh
+from catalogue.services import asset_restore, asset_search_refresh, asset_withdraw
+from studio.errors import InputError
 
-# Only what a person may correct; provenance and the image itself are never edited.
-ASSET_EDITABLE_FIELDS = ("title", "tags", "status", "rights")
+# Only what a person may correct; provenance and the image itself are never edited. Status
+# changes only through the withdraw / restore actions (catalogue.services), which record why.
+ASSET_EDITABLE_FIELDS = ("title", "tags", "rights")
 
 
 @admin.register(Asset)
@@ -25,6 +27,10 @@ class AssetAdmin(admin.ModelAdmin):
         "title",
         "tags",
         "status",
+        "withdrawn_reason",
+        "withdrawn_note",
+        "withdrawn_by",
+        "withdrawn_at",
         "rights",
         "campaign",
         "item",
@@ -40,6 +46,22 @@ class AssetAdmin(admin.ModelAdmin):
         "created_at",
     ]
     readonly_fields = [name for name in fields if name not in ASSET_EDITABLE_FIELDS]
+    actions = ["withdraw", "restore"]
+
+    @admin.action(description="Withdraw the selected assets (stays withdrawn until restored)")
+    def withdraw(self, request, queryset) -> None:
+        count = sum(asset_withdraw(asset=asset, user=request.user) for asset in queryset)
+        self.message_user(request, f"{count} asset(s) withdrawn.", messages.SUCCESS)
+
+    @admin.action(description="Publish the selected withdrawn assets again")
+    def restore(self, request, queryset) -> None:
+        count = 0
+        for asset in queryset:
+            try:
+                count += asset_restore(asset=asset, user=request.user)
+            except InputError as exc:
+                self.message_user(request, f"{asset}: {exc.errors[0].message}", messages.ERROR)
+        self.message_user(request, f"{count} asset(s) published again.", messages.SUCCESS)
 
     @admin.display(description="image")
     def preview(self, obj: Asset) -> str:

@@ -1,10 +1,11 @@
-"""RQ jobs of the delivery queue."""
+"""RQ jobs of the delivery stage (studio.queues.STAGES["deliver"])."""
 
 from __future__ import annotations
 
-from catalogue.services import asset_publish
+from catalogue.services import asset_sync
 
 
-def publish_item(item_id: str) -> str | None:
-    asset = asset_publish(item_id=item_id)
-    return str(asset.pk) if asset else None
+def sync_assets(item_ids: list[str]) -> list[str | None]:
+    """Each item's asset follows its approval: published, restored or withdrawn."""
+    assets = [asset_sync(item_id=item_id) for item_id in item_ids]
+    return [str(asset.pk) if asset else None for asset in assets]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
@@ -14,6 +15,13 @@ class Asset(models.Model):
     class Status(models.TextChoices):
         PUBLISHED = "published", "Published"
         WITHDRAWN = "withdrawn", "Withdrawn"
+
+    class Withdrawal(models.TextChoices):
+        # The item's approval was undone: the catalogue follows the item, and publishes the
+        # asset again if the item is approved again.
+        REVIEW = "review", "Approval undone in review"
+        # A person withdrew it on purpose: nothing automatic ever publishes it again.
+        ADMIN = "admin", "Withdrawn by an admin"
 
     class Rights(models.TextChoices):
         INTERNAL = "internal", "Internal use only"
@@ -35,6 +43,12 @@ class Asset(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PUBLISHED)
+    withdrawn_reason = models.CharField(max_length=20, choices=Withdrawal.choices, blank=True)
+    withdrawn_note = models.TextField(blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
     rights = models.CharField(max_length=20, choices=Rights.choices, default=Rights.INTERNAL)
     cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     approved_by = models.CharField(

@@ -1,9 +1,11 @@
-"""Writes for the catalogue: publishing approved items as assets and indexing them."""
+"""Writes for the catalogue, the only owner of asset state: publishing approved items,
+following their approval (sync), withdrawals and restores, and the search index."""
 
 from __future__ import annotations
 
 import io
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
@@ -11,28 +13,17 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import TextField, Value
+from django.utils import timezone
 
 from catalogue.models import Asset
 from generation.models import Item
+from studio import queues
+from studio.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 SEARCH_CONFIG = "english"
 THUMBNAIL_SIDE = 384
-
-
-def enqueue_publish(item_id) -> None:
-    import django_rq
-    from rq import Retry
-
-    from catalogue.jobs import publish_item
-
-    django_rq.get_queue("delivery").enqueue(
-        publish_item,
-        str(item_id),
-        job_timeout=settings.JOB_TIMEOUT_DELIVERY,
-        retry=Retry(max=3, interval=[5, 30, 120]),
-    )
 
 
 def _thumbnail(item: Item) -> bytes:
@@ -56,8 +47,6 @@ def _approved_by(item: Item) -> str:
 
 def asset_publish(*, item_id) -> Asset | None:
     """Publish an approved item as a catalogue asset (once; a second call returns it)."""
-    from generation.services import item_provenance
-
     item = (
         Item.objects.select_related("campaign__recipe", "base_model", "review_task__decided_by")
         .filter(pk=item_id)
@@ -72,7 +61,7 @@ def asset_publish(*, item_id) -> Asset | None:
         f"thumbnails/{item.campaign_id}/{item.pk}.webp", ContentFile(_thumbnail(item))
     )
     quality = getattr(item, "quality", None)
-    provenance = item_provenance(item) | {
+    provenance = item.provenance() | {
         "recipe": item.params.get("recipe"),
         "template": str(item.campaign.template_version),
         "generated_at": item.generated_at.isoformat() if item.generated_at else None,
@@ -127,19 +116,84 @@ def asset_search_refresh(*, asset_ids) -> None:
         )
 
 
-def asset_withdraw(*, item_id) -> bool:
-    """Withdraw the catalogue asset of an item, if it was published (undo of an approval)."""
+def asset_sync(*, item_id) -> Asset | None:
+    """Make the item's asset follow the item's approval; idempotent (the delivery job).
+
+    Approved: publish it, or publish again an asset that an undone approval withdrew. Not
+    approved (an approval undone): withdraw a published asset, recording why. An asset an
+    admin withdrew stays withdrawn whatever happens to the item.
+    """
+    status = Item.objects.filter(pk=item_id).values_list("status", flat=True).first()
+    if status is None:
+        return None
+    asset = Asset.objects.filter(item_id=item_id).first()
+    if status == Item.Status.APPROVED:
+        if asset is None:
+            return asset_publish(item_id=item_id)
+        Asset.objects.filter(
+            pk=asset.pk, status=Asset.Status.WITHDRAWN, withdrawn_reason=Asset.Withdrawal.REVIEW
+        ).update(
+            status=Asset.Status.PUBLISHED,
+            withdrawn_reason="",
+            withdrawn_note="",
+            withdrawn_by=None,
+            withdrawn_at=None,
+        )
+    elif asset is not None:
+        Asset.objects.filter(pk=asset.pk, status=Asset.Status.PUBLISHED).update(
+            status=Asset.Status.WITHDRAWN,
+            withdrawn_reason=Asset.Withdrawal.REVIEW,
+            withdrawn_note=f"the item is {status} again",
+            withdrawn_at=timezone.now(),
+        )
+    if asset is not None:
+        asset.refresh_from_db()
+    return asset
+
+
+def asset_withdraw(*, asset: Asset, user, note: str = "") -> bool:
+    """An admin withdraws a published asset; no automatic step publishes it again."""
     return bool(
-        Asset.objects.filter(item_id=item_id, status=Asset.Status.PUBLISHED).update(
-            status=Asset.Status.WITHDRAWN
+        Asset.objects.filter(pk=asset.pk, status=Asset.Status.PUBLISHED).update(
+            status=Asset.Status.WITHDRAWN,
+            withdrawn_reason=Asset.Withdrawal.ADMIN,
+            withdrawn_note=(note or "").strip(),
+            withdrawn_by=user,
+            withdrawn_at=timezone.now(),
         )
     )
 
 
-def asset_restore(*, item_id) -> bool:
-    """Publish again an asset withdrawn by an undo, when the image is approved again."""
+def asset_restore(*, asset: Asset, user) -> bool:
+    """An admin publishes a withdrawn asset again; only while its item is approved."""
+    if not Item.objects.filter(pk=asset.item_id, status=Item.Status.APPROVED).exists():
+        raise InputError("status", "the image is no longer approved; approve it in review first")
     return bool(
-        Asset.objects.filter(item_id=item_id, status=Asset.Status.WITHDRAWN).update(
-            status=Asset.Status.PUBLISHED
+        Asset.objects.filter(pk=asset.pk, status=Asset.Status.WITHDRAWN).update(
+            status=Asset.Status.PUBLISHED,
+            withdrawn_reason="",
+            withdrawn_note="",
+            withdrawn_by=None,
+            withdrawn_at=None,
         )
     )
+
+
+def assets_reconcile() -> dict[str, int]:
+    """Assets out of step with their items (a delivery job lost with Redis or a worker):
+    approved items without a published asset, published assets of items no longer
+    approved. Hands them to the delivery stage again; its job is idempotent."""
+    stale = timezone.now() - timedelta(seconds=2 * settings.JOB_TIMEOUT_DELIVERY)
+    unpublished = (
+        Item.objects.filter(status=Item.Status.APPROVED, finished_at__lt=stale)
+        .exclude(asset__status=Asset.Status.PUBLISHED)
+        .exclude(asset__withdrawn_reason=Asset.Withdrawal.ADMIN)
+    )
+    orphaned = Asset.objects.filter(status=Asset.Status.PUBLISHED).exclude(
+        item__status=Item.Status.APPROVED
+    )
+    ids = [str(pk) for pk in unpublished.values_list("pk", flat=True)]
+    ids += [str(pk) for pk in orphaned.values_list("item_id", flat=True)]
+    for start in range(0, len(ids), 50):
+        queues.enqueue("deliver", ids[start : start + 50])
+    return {"resynced": len(ids)}

@@ -52,17 +52,14 @@ def asset_detail(request: HttpRequest, pk) -> HttpResponse:
     asset = _get_asset_for_user(request, pk)
     item = asset.item
     quality = getattr(item, "quality", None)
-    scores = sorted(quality.scores.items()) if quality else []
     context = {
         "asset": asset,
         "item": item,
         "campaign": asset.campaign,
         "provenance": asset.provenance,
         "quality": quality,
-        "scores": [(k, v) for k, v in scores if not k.startswith("measure_")],
-        "measures": [
-            (k.removeprefix("measure_"), v) for k, v in scores if k.startswith("measure_")
-        ],
+        "scores": sorted(quality.scores.items()) if quality else [],
+        "measures": sorted(quality.measures.items()) if quality else [],
         "decisions": review_decisions_for_item(item_id=item.pk),
     }
     return render(request, "catalogue/asset_detail.html", context)

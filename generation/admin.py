@@ -1,19 +1,26 @@
 """Admin for the registry, campaigns and items.
 
 Versions are immutable: an existing version is read-only here, and a new one is added through
-the generation services (which number it, hash its files and make it the active one).
+the generation services (which number it, hash its files, make it the active one and record
+who did it on its History page). "Activate this version" makes an older version the active
+one again: a rollback is one action.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
-from django.http import HttpRequest
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
 
 from generation import services
+from generation.hashing import check_sha256
 from generation.models import (
     BaseModelVersion,
     Campaign,
@@ -24,7 +31,9 @@ from generation.models import (
     Recipe,
     RecipeLora,
 )
-from generation.prompts import InputError, template_placeholders
+from generation.prompts import template_placeholders
+from generation.sizes import check_size
+from studio.errors import InputError
 
 
 def _adopt(obj, created) -> None:
@@ -34,24 +43,109 @@ def _adopt(obj, created) -> None:
     obj.refresh_from_db()
 
 
-class ActivateMixin:
-    """An action that makes the selected version the active one of its name (rollback)."""
+def _add_input_errors(form: forms.Form, exc: InputError) -> None:
+    for problem in exc.errors:
+        if problem.field in form.fields:
+            form.add_error(problem.field, problem.message)
+        else:
+            form.add_error(None, str(problem))
 
-    actions = ["activate_version"]
 
-    @admin.action(description="Make the selected version the active one")
-    def activate_version(self, request: HttpRequest, queryset) -> None:
+class ActivateVersionMixin:
+    """Adding goes through a registry service and "Activate this version" through another;
+    both record who did what on the History page, so the admin logs no addition of its own.
+
+    The button posts to ``<pk>/activate/`` from outside the change form (pressing Enter in a
+    field must not activate anything); the changelist has the same as an action.
+    """
+
+    change_form_template = "admin/generation/version_change_form.html"
+    activate_service: Callable  # the <entity>_activate service, as a staticmethod
+
+    def get_urls(self):
+        opts = self.opts
+        return [
+            # Before the ModelAdmin's own: its "<path:object_id>/" would match this too.
+            path(
+                "<path:object_id>/activate/",
+                self.admin_site.admin_view(self.activate_view),
+                name=f"{opts.app_label}_{opts.model_name}_activate",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _url(self, obj, view: str) -> str:
+        opts = self.opts
+        return reverse(
+            f"admin:{opts.app_label}_{opts.model_name}_{view}",
+            args=[obj.pk],
+            current_app=self.admin_site.name,
+        )
+
+    def _chosen_version(self, request: HttpRequest, obj):
+        """The version the button activates: the object itself, for a version's own page."""
+        return obj
+
+    def _activation_context(self, obj) -> dict:
+        """What the button needs: on a version's own page, the URL while it is inactive."""
+        return {} if obj.is_active else {"activate_url": self._url(obj, "activate")}
+
+    def _activate_version(self, request: HttpRequest, version) -> None:
+        if version.is_active:
+            self.message_user(request, f"{version} is already the active version.")
+            return
+        self.activate_service(version=version, user=request.user)
+        self.message_user(request, f"{version} is now the active version.", messages.SUCCESS)
+
+    def activate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with id {object_id!r}.")
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        version = self._chosen_version(request, obj)
+        if version is None:
+            self.message_user(request, "Pick a version of this template.", messages.ERROR)
+        else:
+            self._activate_version(request, version)
+        return redirect(self._url(obj, "change"))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        context = dict(extra_context or {})
+        if obj is not None and self.has_change_permission(request, obj):
+            context.update(self._activation_context(obj))
+        return super().change_view(request, object_id, form_url, context)
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        # On an addition the service has recorded "Added vN" (and not saved the inlines the
+        # default message would read).
+        return [] if add else super().construct_change_message(request, form, formsets, add)
+
+    def log_addition(self, request, obj, message):
+        return None
+
+
+class VersionAdmin(ActivateVersionMixin, admin.ModelAdmin):
+    """A versioned registry model with a name: base models, LoRAs and recipes."""
+
+    actions = ["activate_selected"]
+
+    @admin.action(
+        description="Activate the selected versions (one per name)", permissions=["change"]
+    )
+    def activate_selected(self, request: HttpRequest, queryset) -> None:
         seen: set[str] = set()
-        for obj in queryset:
-            if obj.name in seen:
+        for version in queryset.order_by("name", "-version"):
+            if version.name in seen:
                 self.message_user(
-                    request, f"Skipped {obj}: pick one version per name.", messages.WARNING
+                    request, f"Skipped {version}: pick one version per name.", messages.WARNING
                 )
                 continue
-            seen.add(obj.name)
-            with transaction.atomic():
-                services._activate(obj, name=obj.name)
-            self.message_user(request, f"{obj} is now active.")
+            seen.add(version.name)
+            self._activate_version(request, version)
 
 
 class BaseModelAddForm(forms.ModelForm):
@@ -66,14 +160,15 @@ class BaseModelAddForm(forms.ModelForm):
         }
 
     def clean_sha256(self) -> str:
-        value = (self.cleaned_data.get("sha256") or "").strip().lower()
-        if value and not (len(value) in (10, 64) and all(c in "0123456789abcdef" for c in value)):
-            raise forms.ValidationError("Give the 64 hex digits, or the 10-digit short hash.")
-        return value
+        try:
+            return check_sha256(self.cleaned_data.get("sha256") or "")
+        except InputError as exc:
+            raise forms.ValidationError([e.message for e in exc.errors]) from exc
 
 
 @admin.register(BaseModelVersion)
-class BaseModelVersionAdmin(ActivateMixin, admin.ModelAdmin):
+class BaseModelVersionAdmin(VersionAdmin):
+    activate_service = staticmethod(services.base_model_activate)
     list_display = ["name", "version", "backend", "source", "short_sha", "is_active", "created_at"]
     list_filter = ["backend", "is_active"]
     search_fields = ["name", "source", "sha256"]
@@ -115,6 +210,7 @@ class BaseModelVersionAdmin(ActivateMixin, admin.ModelAdmin):
             backend=obj.backend,
             cost_per_image=obj.cost_per_image,
             sha256=obj.sha256 if obj.backend == "automatic1111" else "",
+            user=request.user,
         )
         if obj.notes:
             BaseModelVersion.objects.filter(pk=created.pk).update(notes=obj.notes)
@@ -134,7 +230,8 @@ class LoraAddForm(forms.ModelForm):
 
 
 @admin.register(LoraVersion)
-class LoraVersionAdmin(ActivateMixin, admin.ModelAdmin):
+class LoraVersionAdmin(VersionAdmin):
+    activate_service = staticmethod(services.lora_activate)
     list_display = ["name", "version", "file", "default_weight", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "file", "sha256"]
@@ -163,7 +260,10 @@ class LoraVersionAdmin(ActivateMixin, admin.ModelAdmin):
         if change:
             return
         created = services.lora_register(
-            name=obj.name, file=obj.file, default_weight=obj.default_weight
+            name=obj.name,
+            file=obj.file,
+            default_weight=obj.default_weight,
+            user=request.user,
         )
         _adopt(obj, created)
 
@@ -194,10 +294,52 @@ class RecipeLoraInline(admin.TabularInline):
         return not self._locked(obj) and super().has_delete_permission(request, obj)
 
 
-@admin.register(Recipe)
-class RecipeAdmin(ActivateMixin, admin.ModelAdmin):
-    """A recipe can be edited until a campaign uses it; after that, add a new version."""
+class RecipeForm(forms.ModelForm):
+    class Meta:
+        model = Recipe
+        fields = [
+            "purpose",
+            "base_model",
+            "steps",
+            "guidance_scale",
+            "width",
+            "height",
+            "scheduler",
+        ]
 
+    def clean(self):
+        data = super().clean()
+        if data.get("width") is not None and data.get("height") is not None:
+            try:
+                check_size(data["width"], data["height"], field="size")
+            except InputError as exc:
+                _add_input_errors(self, exc)
+        return data
+
+
+class RecipeAddForm(RecipeForm):
+    # Not the model's is_active: recipe_create activates the new version and retires the old
+    # one, so the form never checks the one-active-per-name constraint against the old one.
+    activate = forms.BooleanField(
+        label="Is active",
+        initial=True,
+        required=False,
+        help_text="Make it the version new work uses; the active version of this name is "
+        "retired (and can be activated again).",
+    )
+
+    class Meta(RecipeForm.Meta):
+        fields = ["name", *RecipeForm.Meta.fields]
+
+
+@admin.register(Recipe)
+class RecipeAdmin(VersionAdmin):
+    """A recipe can be edited until a campaign uses it; after that, add a new version.
+
+    An added recipe goes through recipe_create (numbered, its LoRAs from the inline rows).
+    """
+
+    activate_service = staticmethod(services.recipe_activate)
     list_display = [
         "name",
         "version",
@@ -214,10 +356,51 @@ class RecipeAdmin(ActivateMixin, admin.ModelAdmin):
     inlines = [RecipeLoraInline]
     autocomplete_fields = ["base_model"]
 
+    def get_form(self, request, obj=None, **kwargs):
+        kwargs["form"] = RecipeAddForm if obj is None else RecipeForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [*RecipeAddForm.Meta.fields, "activate"]
+        return ["name", "version", *RecipeForm.Meta.fields, "is_active", "created_at"]
+
     def get_readonly_fields(self, request, obj=None):
         if _recipe_in_use(obj):
             return [f.name for f in Recipe._meta.fields if f.name != "id"]
-        return ["created_at", "is_active"] if obj else ["created_at"]
+        # The name and number stay: campaigns and the services find a recipe by them.
+        return ["name", "version", "is_active", "created_at"] if obj else []
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+        # An added recipe is created in save_related, once its inline LoRAs are known.
+
+    def save_related(self, request, form, formsets, change) -> None:
+        if change:
+            super().save_related(request, form, formsets, change)
+            return
+        rows = [
+            (f.cleaned_data.get("position") or 0, i, f.cleaned_data)
+            for formset in formsets
+            for i, f in enumerate(formset.forms)
+            if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        ]
+        data = form.cleaned_data
+        created = services.recipe_create(
+            name=data["name"],
+            base_model=data["base_model"],
+            loras=[(row["lora"], row["weight"]) for _, _, row in sorted(rows, key=lambda r: r[:2])],
+            purpose=data["purpose"],
+            steps=data["steps"],
+            guidance_scale=data["guidance_scale"],
+            width=data["width"],
+            height=data["height"],
+            scheduler=data["scheduler"],
+            activate=data.get("activate", False),
+            user=request.user,
+        )
+        _adopt(form.instance, created)
 
 
 class PromptTemplateForm(forms.ModelForm):
@@ -225,7 +408,8 @@ class PromptTemplateForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 4, "cols": 100}),
         required=False,
         help_text="Saving a changed text adds a new version and makes it active; "
-        "{column} placeholders name CSV columns.",
+        "{column} placeholders name CSV columns. To go back to an earlier version, use "
+        '"Activate this version" above instead of retyping it.',
     )
     negative_prompt = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2, "cols": 100}), required=False
@@ -250,9 +434,7 @@ class PromptTemplateForm(forms.ModelForm):
             template_placeholders(data.get("body") or "", field_name="body")
             template_placeholders(data.get("negative_prompt") or "", field_name="negative_prompt")
         except InputError as exc:
-            for message in exc.errors:
-                field = "negative_prompt" if message.startswith("negative_prompt") else "body"
-                self.add_error(field, message)
+            _add_input_errors(self, exc)
         return data
 
 
@@ -280,7 +462,11 @@ class PromptTemplateVersionInline(admin.TabularInline):
 
 
 @admin.register(PromptTemplate)
-class PromptTemplateAdmin(admin.ModelAdmin):
+class PromptTemplateAdmin(ActivateVersionMixin, admin.ModelAdmin):
+    """A template's versions are listed on its page; "Activate this version" with one of the
+    inactive ones picked rolls back to it (the History page records it)."""
+
+    activate_service = staticmethod(services.prompt_template_version_activate)
     form = PromptTemplateForm
     list_display = ["name", "active_version_label", "description", "created_at"]
     search_fields = ["name", "description"]
@@ -290,6 +476,16 @@ class PromptTemplateAdmin(admin.ModelAdmin):
     def active_version_label(self, obj: PromptTemplate) -> str:
         version = obj.active_version()
         return f"v{version.version}" if version else "—"
+
+    def _chosen_version(self, request: HttpRequest, obj: PromptTemplate):
+        chosen = request.POST.get("version", "")
+        return obj.versions.filter(pk=chosen).first() if chosen.isdigit() else None
+
+    def _activation_context(self, obj: PromptTemplate) -> dict:
+        choices = list(obj.versions.filter(is_active=False).order_by("-version"))
+        if not choices:
+            return {}
+        return {"activate_url": self._url(obj, "activate"), "activate_choices": choices}
 
     def get_readonly_fields(self, request, obj=None):
         # Campaigns and the service find a template by name: keep it stable.

@@ -1,15 +1,24 @@
 from __future__ import annotations
 
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
 from django import forms
 from django.conf import settings
+from django.core import signing
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
+from django.utils import timezone
 
 from generation.models import Priority, PromptTemplateVersion, Purpose, Recipe, SeedPolicy
-from generation.prompts import MAX_ERRORS_SHOWN, InputError
+from generation.prompts import ENCODINGS, ParsedCsv, decode_csv
 from generation.sizes import CHANNELS
+from studio.errors import MAX_ERRORS_SHOWN, InputError
 
-# The prefix of an InputError message ("csv: row 3, column 'color' is empty") names the input;
-# this maps it to the form field that shows the message.
+# The field an InputError names (a service's argument) -> the form field that shows it.
 _ERROR_FIELDS = {
     "name": "name",
     "csv": "csv_file",
@@ -24,7 +33,75 @@ _ERROR_FIELDS = {
     "recipes": "recipe",
     "channels": "channels",
     "priority": "priority",
+    "csv_encoding": "csv_encoding",
 }
+
+# An upload is kept between posts of the form (a failed Create must not make the user attach
+# the file again): stored under PENDING_DIR, named in the page by a token signed for the user.
+PENDING_DIR = "uploads/pending"
+PENDING_MAX_AGE = timedelta(days=1)
+_PENDING_SALT = "generation.forms.pending-csv"
+_SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
+
+
+@dataclass(frozen=True)
+class KeptUpload:
+    token: str
+    filename: str
+    path: str
+
+
+def _pending_salt(user_id) -> str:
+    # The user id in the salt: another user's token does not verify for this one.
+    return f"{_PENDING_SALT}:{user_id}"
+
+
+def _pending_sweep() -> None:
+    """Delete kept uploads older than PENDING_MAX_AGE; their tokens have expired anyway."""
+    try:
+        _folders, names = default_storage.listdir(PENDING_DIR)
+    except (OSError, NotImplementedError):
+        return
+    cutoff = timezone.now() - PENDING_MAX_AGE
+    for name in names:
+        path = f"{PENDING_DIR}/{name}"
+        try:
+            if default_storage.get_modified_time(path) < cutoff:
+                default_storage.delete(path)
+        except (OSError, NotImplementedError):
+            pass  # another request swept it first, or the storage cannot tell
+
+
+def pending_upload_keep(data: bytes, *, filename: str, user_id) -> KeptUpload:
+    """Store an upload until the user's next post of the form; old ones are swept on the way."""
+    _pending_sweep()
+    key = uuid.uuid4().hex
+    path = default_storage.save(f"{PENDING_DIR}/{key}.csv", ContentFile(data))
+    token = signing.dumps({"key": key, "name": filename}, salt=_pending_salt(user_id))
+    return KeptUpload(token, filename, path)
+
+
+def pending_upload_open(token: str, *, user_id) -> tuple[KeptUpload, bytes]:
+    """The upload a token names, if it is this user's and still kept; else ValidationError."""
+    again = "attach the CSV file again"
+    try:
+        payload = signing.loads(
+            token, salt=_pending_salt(user_id), max_age=PENDING_MAX_AGE.total_seconds()
+        )
+        key, filename = uuid.UUID(hex=payload["key"]).hex, str(payload["name"])
+    except signing.SignatureExpired:
+        raise forms.ValidationError(
+            f"The file kept from your last try has expired; {again}."
+        ) from None
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise forms.ValidationError(f"The kept file is not one of your uploads; {again}.") from None
+    path = f"{PENDING_DIR}/{key}.csv"
+    try:
+        with default_storage.open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        raise forms.ValidationError(f"The file kept from your last try is gone; {again}.") from None
+    return KeptUpload(token, filename, path), data
 
 
 class TemplateVersionChoiceField(forms.ModelChoiceField):
@@ -52,8 +129,18 @@ class CampaignForm(forms.Form):
     )
     csv_file = forms.FileField(
         label="CSV file",
-        help_text="UTF-8, first line names the columns the template uses.",
-        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+        required=False,  # a file kept from the last post will do (clean_csv_file)
+        help_text="The first line names the columns the template uses; separated by commas, "
+        "semicolons, tabs or |.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,text/csv"}),
+    )
+    csv_encoding = forms.ChoiceField(
+        label="Encoding",
+        choices=[("auto", "Detect (UTF-8, UTF-16 or Windows-1252)"), *ENCODINGS.items()],
+        initial="auto",
+        required=False,
+        help_text="Detect reads UTF-8 whenever the file is valid UTF-8. Choose Mac Roman or "
+        "Latin-1 if the preview shows wrong letters.",
     )
     variations = forms.IntegerField(min_value=1, initial=1)  # max set from settings per form
     seed_policy = forms.ChoiceField(choices=SeedPolicy.choices, initial=SeedPolicy.FIXED)
@@ -81,10 +168,10 @@ class CampaignForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="One image per channel, generated at the nearest size the model supports.",
     )
-    custom_size = forms.RegexField(
-        regex=r"^\d{1,5}x\d{1,5}$",
+    custom_size = forms.CharField(
         required=False,
-        help_text="Another channel size, WIDTHxHEIGHT.",
+        max_length=20,
+        help_text="Another channel size, WIDTHxHEIGHT, e.g. 1200x628.",
     )
     priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.NORMAL, required=False)
     approve_at = forms.FloatField(
@@ -94,10 +181,14 @@ class CampaignForm(forms.Form):
         required=False, min_value=0, max_value=1, label="Reject below (score <)"
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, user=None, **kwargs) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.csv_bytes = b""
+        self.user_id = getattr(user, "pk", None)  # None: uploads are not kept
+        self.csv_upload = b""  # the file's bytes as uploaded or kept
+        self.csv_bytes = b""  # what the services read (UTF-8 when an encoding was chosen)
+        self.csv_filename = ""
+        self.kept: KeptUpload | None = None
         self.fields["template"].queryset = (
             PromptTemplateVersion.objects.filter(is_active=True)
             .select_related("template")
@@ -126,20 +217,85 @@ class CampaignForm(forms.Form):
         self.fields["approve_at"].help_text = f"Empty: {approve}."
         self.fields["reject_below"].help_text = f"Empty: {reject}. Scores in between go to review."
 
-    def clean_csv_file(self) -> UploadedFile:
-        upload: UploadedFile = self.cleaned_data["csv_file"]
+    def clean_csv_file(self) -> UploadedFile | None:
+        """The uploaded file, or the one kept from the last post when none is attached."""
+        upload: UploadedFile | None = self.cleaned_data.get("csv_file")
+        token = self.data.get("csv_token", "")
+        if upload is None:
+            if not token:
+                raise forms.ValidationError("Attach a CSV file.")
+            if self.user_id is None:
+                raise forms.ValidationError("Attach the CSV file again.")
+            self.kept, self.csv_upload = pending_upload_open(token, user_id=self.user_id)
+            self.csv_filename = self.kept.filename
+            return None
         cap = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if upload.size is not None and upload.size > cap:
             raise forms.ValidationError(
-                f"csv: the file is {upload.size:,} bytes; the limit is {cap:,} bytes "
+                f"The file is {upload.size:,} bytes; the limit is {cap:,} bytes "
                 "(STUDIO_MAX_UPLOAD_BYTES)"
             )
         upload.seek(0)
         data = upload.read(cap + 1)
         if len(data) > cap:
-            raise forms.ValidationError(f"csv: the file is larger than {cap:,} bytes")
-        self.csv_bytes = data
+            raise forms.ValidationError(f"The file is larger than {cap:,} bytes")
+        self.csv_upload, self.csv_filename = data, (upload.name or "upload.csv")[:255]
         return upload
+
+    def clean_custom_size(self) -> str:
+        size = self.cleaned_data.get("custom_size", "")
+        # People write 1200 x 628, 1200X628 and 1200×628 as often as 1200x628.
+        size = re.sub(r"\s+", "", size).lower().replace("×", "x")
+        if size and not _SIZE.match(size):
+            raise forms.ValidationError("Write the size as WIDTHxHEIGHT, e.g. 1200x628.")
+        return size
+
+    def clean(self) -> dict:
+        data = super().clean()
+        encoding = data.get("csv_encoding") or "auto"
+        if not self.csv_upload or encoding == "auto":
+            self.csv_bytes = self.csv_upload  # the services detect the encoding themselves
+            return data
+        # campaign_plan reads UTF-8 first, so a file decoded as chosen reaches it as UTF-8.
+        try:
+            text, _encoding, _note = decode_csv(self.csv_upload, encoding)
+        except InputError as exc:
+            self.add_input_error(exc)
+        else:
+            self.csv_bytes = text.encode("utf-8")
+        return data
+
+    def reading(self, parsed: ParsedCsv) -> str:
+        """How the file was read, in words, for the preview."""
+        encoding = self.cleaned_data.get("csv_encoding") or "auto"
+        if encoding == "auto":
+            return parsed.reading
+        chosen = ParsedCsv(parsed.columns, encoding=encoding, encoding_note="as chosen")
+        chosen.delimiter = parsed.delimiter
+        return chosen.reading
+
+    def keep_upload(self) -> None:
+        """Keep the file just uploaded for the next post of the form (call it when the form is
+        shown again); the kept file it replaces is deleted."""
+        if self.kept or not self.csv_upload or self.user_id is None:
+            return
+        token = self.data.get("csv_token", "")
+        if token:
+            try:
+                replaced, _data = pending_upload_open(token, user_id=self.user_id)
+            except forms.ValidationError:
+                pass
+            else:
+                default_storage.delete(replaced.path)
+        self.kept = pending_upload_keep(
+            self.csv_upload, filename=self.csv_filename, user_id=self.user_id
+        )
+
+    def discard_kept_upload(self) -> None:
+        """Delete the kept file once a campaign was made from it."""
+        if self.kept:
+            default_storage.delete(self.kept.path)
+            self.kept = None
 
     def service_kwargs(self) -> dict:
         """Arguments shared by campaign_plan and campaign_submit."""
@@ -161,7 +317,7 @@ class CampaignForm(forms.Form):
         data = self.cleaned_data
         return self.service_kwargs() | {
             "name": data["name"],
-            "csv_filename": data["csv_file"].name[:255],
+            "csv_filename": self.csv_filename,
             "seed_policy": data["seed_policy"],
             "base_seed": data["base_seed"],
             "approve_at": data["approve_at"],
@@ -172,19 +328,17 @@ class CampaignForm(forms.Form):
     def add_input_error(self, error: InputError) -> None:
         """Show each message of a service's InputError on the field it names."""
         shown = error.errors[:MAX_ERRORS_SHOWN]
-        for message in shown:
-            prefix = message.split(":", 1)[0].strip()
-            self.add_error(_ERROR_FIELDS.get(prefix), message)
+        for problem in shown:
+            self.add_error(_ERROR_FIELDS.get(problem.field), problem.message)
         if len(error.errors) > len(shown):
             self.add_error(None, f"… and {len(error.errors) - len(shown)} more problems.")
 
     def error_summary(self) -> list[str]:
-        """Every error as one line; a service message already names its input."""
+        """Every error as one line, led by the label of the field it belongs to."""
         lines = []
         for field, errors in self.errors.items():
             for message in errors:
-                named = field == "__all__" or message.split(":", 1)[0].strip() in _ERROR_FIELDS
-                lines.append(message if named else f"{self[field].label}: {message}")
+                lines.append(message if field == "__all__" else f"{self[field].label}: {message}")
         return lines
 
 

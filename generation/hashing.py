@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
+from studio.errors import InputError
+
 _CHUNK = 1024 * 1024
+# A full sha256, or the 10-digit short hash AUTOMATIC1111 shows for a checkpoint.
+_SHA256 = re.compile(r"[0-9a-f]{64}|[0-9a-f]{10}")
+
+
+def check_sha256(value: str, *, field: str = "sha256") -> str:
+    """A pinned hash as stored: stripped and lowercased; "" stays "" (nothing pinned).
+
+    Raises InputError(field, ...) unless it is 64 hex digits or A1111's 10-digit short hash.
+    """
+    value = value.strip().lower()
+    if value and not _SHA256.fullmatch(value):
+        raise InputError(field, "give the 64 hex digits (or AUTOMATIC1111's 10-digit short hash)")
+    return value
 
 
 def _skipped(rel: Path) -> bool:

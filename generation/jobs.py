@@ -1,4 +1,4 @@
-"""RQ jobs of the generation queue: ids in, a service call, nothing else."""
+"""RQ jobs of the generation stage (studio.queues.STAGES["generate"]): ids in, a service call."""
 
 from __future__ import annotations
 

@@ -186,12 +186,16 @@ class Campaign(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         COMPLETED = "completed", "Completed"
 
-    # to -> the statuses it may be reached from (generation.services refuses the rest)
+    # Every change of status, by name: action -> (the statuses it starts from, the status it
+    # leads to). generation.services.campaign_transition is the only writer and refuses the rest.
     TRANSITIONS = {
-        Status.PAUSED: (Status.RUNNING,),
-        Status.RUNNING: (Status.PAUSED, Status.COMPLETED),
-        Status.CANCELLED: (Status.RUNNING, Status.PAUSED),
-        Status.COMPLETED: (Status.RUNNING,),
+        "pause": ((Status.RUNNING,), Status.PAUSED),
+        "resume": ((Status.PAUSED,), Status.RUNNING),
+        "cancel": ((Status.RUNNING, Status.PAUSED), Status.CANCELLED),
+        # Every item reached a final status.
+        "complete": ((Status.RUNNING,), Status.COMPLETED),
+        # New work for a completed campaign: a regenerated item, a retry, an undone decision.
+        "reopen": ((Status.COMPLETED,), Status.RUNNING),
     }
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -257,6 +261,14 @@ class Item(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     FINAL_STATUSES = (Status.APPROVED, Status.REJECTED, Status.FAILED, Status.CANCELLED)
+    # The changes other stages may ask for (generation.services.item_status_change): scoring
+    # routes a generated image, a reviewer decides one, an undo puts it back in review.
+    VERDICT_TRANSITIONS = {
+        Status.SCORING: (Status.APPROVED, Status.REVIEW, Status.REJECTED),
+        Status.REVIEW: (Status.APPROVED, Status.REJECTED),
+        Status.APPROVED: (Status.REVIEW,),
+        Status.REJECTED: (Status.REVIEW,),
+    }
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
@@ -276,6 +288,12 @@ class Item(models.Model):
     negative_prompt = models.TextField(blank=True)
     seed = models.BigIntegerField()
     params = models.JSONField(default=dict, help_text="Every generation parameter, pinned.")
+    run = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Facts of the run that made the image (batch size, batch-invariant mode, "
+        "provider details); not inputs: a regenerated item starts without them.",
+    )
     base_model = models.ForeignKey(BaseModelVersion, on_delete=models.PROTECT)
     loras = models.JSONField(default=list, help_text="Pinned LoRA versions with weights.")
     status = models.CharField(
@@ -285,7 +303,7 @@ class Item(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     job_id = models.CharField(max_length=100, blank=True, help_text="The RQ job carrying it.")
-    image = models.FileField(upload_to="items/%Y/%m/%d/", blank=True, max_length=300)
+    image = models.FileField(blank=True, max_length=300)  # named by the generation job
     worker_host = models.CharField(max_length=200, blank=True)
     queued_s = models.FloatField(
         null=True, blank=True, help_text="Seconds between being queued and the last claim."
@@ -325,6 +343,25 @@ class Item(models.Model):
     def __str__(self) -> str:
         return f"{self.campaign.name} row {self.row_index + 1} #{self.variation + 1}"
 
-    @property
-    def is_final(self) -> bool:
-        return self.status in self.FINAL_STATUSES
+    def provenance(self) -> dict:
+        """Where the image came from: prompt, seed, pinned versions, every parameter, the row."""
+        return {
+            "item": str(self.pk),
+            "campaign": str(self.campaign_id),
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "seed": self.seed,
+            "params": self.params,
+            "run": self.run,
+            "channel": self.channel,
+            "target_size": [self.target_width, self.target_height] if self.target_width else None,
+            "base_model": {
+                "name": self.base_model.name,
+                "version": self.base_model.version,
+                "source": self.base_model.source,
+                "sha256": self.base_model.sha256,
+                "backend": self.base_model.backend,
+            },
+            "loras": self.loras,
+            "row": self.row_data,
+        }

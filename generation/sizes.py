@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 
-from generation.prompts import InputError
+from studio.errors import InputError
 
 CHANNELS: dict[str, tuple[int, int]] = {
     "instagram": (1080, 1080),
@@ -21,6 +21,16 @@ CHANNELS: dict[str, tuple[int, int]] = {
     "web-thumbnail": (400, 400),
 }
 _CUSTOM = re.compile(r"^(\d{1,5})x(\d{1,5})$")
+# What a CSV's platform column may say for a channel, besides the channel's own name.
+PLATFORM_ALIASES: dict[str, str] = {
+    "ig": "instagram",
+    "insta": "instagram",
+    "tik-tok": "tiktok",
+    "linked-in": "linkedin",
+    "web": "web-thumbnail",
+    "thumbnail": "web-thumbnail",
+    "web-thumb": "web-thumbnail",
+}
 MIN_SIDE, MAX_SIDE = 64, 2048
 # Farther from square than this, SD models repeat subjects or fall apart.
 MAX_ASPECT = 4.0
@@ -35,11 +45,35 @@ def channel_size(channel: str) -> tuple[int, int]:
     match = _CUSTOM.match(channel)
     if not match:
         names = ", ".join(CHANNELS)
-        raise InputError(f"channels: {channel!r} is not one of {names} nor WIDTHxHEIGHT")
+        raise InputError("channels", f"{channel!r} is not one of {names} nor WIDTHxHEIGHT")
     width, height = int(match[1]), int(match[2])
     if not (16 <= width <= 8192 and 16 <= height <= 8192):
-        raise InputError(f"channels: {channel} is outside 16-8192 px")
+        raise InputError("channels", f"{channel} is outside 16-8192 px")
     return width, height
+
+
+def platform_channel(platform: str) -> str:
+    """The channel a CSV row's platform names (``"Tik Tok"`` -> ``"tiktok"``; aliases in
+    PLATFORM_ALIASES) or a custom ``WIDTHxHEIGHT`` as written. Raises InputError("csv", ...)
+    for anything else; the caller adds the row."""
+    name = re.sub(r"[\s_]+", "-", platform.strip().lower())
+    name = PLATFORM_ALIASES.get(name, name)
+    if name in CHANNELS or _CUSTOM.match(name):
+        return name
+    raise InputError(
+        "csv", f"{platform.strip()!r} is not a platform with a known size (known: "
+        f"{', '.join(CHANNELS)}; or write a size as WIDTHxHEIGHT)"
+    )
+
+
+def check_size(width: int, height: int, *, field: str) -> None:
+    """Refuse a size a model cannot generate: each side within MIN_SIDE-MAX_SIDE px and a
+    multiple of 8 (the VAE downsamples by 8). Raises InputError(field, ...)."""
+    for label, value in (("width", width), ("height", height)):
+        if not MIN_SIDE <= value <= MAX_SIDE:
+            raise InputError(field, f"{label} {value} is outside {MIN_SIDE}-{MAX_SIDE} px")
+        if value % 8:
+            raise InputError(field, f"{label} {value} is not a multiple of 8")
 
 
 def generation_size(
@@ -50,7 +84,7 @@ def generation_size(
     ratio = target_width / target_height
     if not 1 / MAX_ASPECT <= ratio <= MAX_ASPECT:
         raise InputError(
-            f"channels: {target_width}x{target_height} is more elongated than "
+            "channels", f"{target_width}x{target_height} is more elongated than "
             f"{MAX_ASPECT:g}:1; the model cannot generate it (crop a wider image instead)"
         )
     multiple = MULTIPLE.get(backend, 8)
@@ -62,7 +96,7 @@ def generation_size(
     for side in (width, height):
         if not MIN_SIDE <= side <= MAX_SIDE:
             raise InputError(
-                f"channels: {target_width}x{target_height} would need {width}x{height}, "
+                "channels", f"{target_width}x{target_height} would need {width}x{height}, "
                 f"outside the {MIN_SIDE}-{MAX_SIDE} px the model supports"
             )
     return width, height

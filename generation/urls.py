@@ -8,9 +8,6 @@ app_name = "generation"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("campaigns/new/", views.campaign_create, name="campaign_create"),
-    path("campaigns/new/preview/", views.campaign_preview, name="campaign_preview"),
-    path("campaigns/samples/<str:name>", views.sample_csv, name="sample_csv"),
     path("campaigns/<uuid:pk>/", views.campaign_detail, name="campaign"),
     path("campaigns/<uuid:pk>/priority/", views.campaign_priority, name="campaign_priority"),
     path("campaigns/<uuid:pk>/<slug:action>/", views.campaign_action, name="campaign_action"),

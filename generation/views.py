@@ -1,34 +1,29 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from generation.forms import CampaignForm, PriorityForm
+from generation.forms import PriorityForm
 from generation.models import Campaign
-from generation.prompts import InputError
 from generation.selectors import (
     campaign_cost,
+    campaign_items,
     campaign_progress,
     campaigns_with_progress,
+    item_product,
     progress_of_annotated,
 )
 from generation.services import (
     ACTIONS,
     campaign_control,
-    campaign_plan,
     campaign_set_priority,
-    campaign_submit,
 )
+from studio.errors import InputError
 from studio.roles import ADMIN, ALL_ROLES, CREATIVE, role_required
 
-DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
-SAMPLE_CSVS = ("products.csv", "game_assets.csv", "social_posts.csv")
-PREVIEW_PROMPTS = 5
 CAMPAIGNS_PER_PAGE = 20
 ITEMS_PER_PAGE = 60
 
@@ -61,66 +56,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-@require_http_methods(["GET", "POST"])
-@role_required(CREATIVE, ADMIN)
-def campaign_create(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST":
-        form = CampaignForm(request.POST, request.FILES)
-        if form.is_valid():
-            try:
-                campaign = campaign_submit(**form.submit_kwargs(), user=request.user)
-            except InputError as exc:
-                form.add_input_error(exc)
-            else:
-                return redirect("generation:campaign", pk=campaign.pk)
-    else:
-        form = CampaignForm()
-    return render(
-        request, "generation/campaign_create.html", {"form": form, "samples": SAMPLE_CSVS}
-    )
-
-
-@require_POST
-@role_required(CREATIVE, ADMIN)
-def campaign_preview(request: HttpRequest) -> HttpResponse:
-    """The first prompts and the item count of a filled-in form; creates nothing."""
-    form = CampaignForm(request.POST, request.FILES)
-    plan = None
-    if form.is_valid():
-        try:
-            plan = campaign_plan(**form.service_kwargs())
-        except InputError as exc:
-            form.add_input_error(exc)
-    context = {
-        "form": form,
-        "samples": SAMPLE_CSVS,
-        "plan": plan,
-        "prompts": plan.prompts(limit=PREVIEW_PROMPTS) if plan else [],
-    }
-    template = "generation/campaign_create.html"
-    if request.htmx:
-        template += "#preview"
-    return render(request, template, context)
-
-
-@require_GET
-@role_required(CREATIVE, ADMIN)
-def sample_csv(request: HttpRequest, name: str) -> FileResponse:
-    if name not in SAMPLE_CSVS:
-        raise Http404("No such sample.")
-    return FileResponse(
-        (DEMO_DATA / name).open("rb"),
-        as_attachment=True,
-        filename=name,
-        content_type="text/csv; charset=utf-8",
-    )
-
-
 @require_GET
 @role_required(*ALL_ROLES)
 def campaign_detail(request: HttpRequest, pk) -> HttpResponse:
     campaign = _get_campaign_for_user(request, pk)
-    items = campaign.items.select_related("quality", "asset").order_by("row_index", "variation")
+    status = request.GET.get("status", "")
+    filter_error = ""
+    try:
+        items = campaign_items(campaign=campaign, status=status)
+    except InputError as exc:
+        filter_error, status = str(exc), ""
+        items = campaign_items(campaign=campaign)
     page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
     progress = campaign_progress(campaign=campaign)
     context = {
@@ -131,26 +77,30 @@ def campaign_detail(request: HttpRequest, pk) -> HttpResponse:
         "actions": _available_actions(campaign, progress),
         "priority_form": PriorityForm(initial={"priority": campaign.priority}),
         "page": page,
+        "cards": [(item, item_product(item.row_data)) for item in page],
+        "status": status,
+        "filter_error": filter_error,
         "live": bool(progress.working),
     }
     template = "generation/campaign_detail.html"
     if request.htmx:
         template += "#live"
-    return render(request, template, context)
+    return render(request, template, context, status=400 if filter_error else 200)
 
 
 def _available_actions(campaign: Campaign, progress) -> list[tuple[str, str]]:
-    """(action, label) of the controls that make sense for the campaign's status."""
+    """(action, label) of the controls that make sense for the campaign's status. Cancel
+    comes last: the page shows it apart, as a danger action with a confirmation."""
     status = campaign.status
     actions = []
     if status == Campaign.Status.RUNNING:
         actions.append(("pause", "Pause"))
     if status == Campaign.Status.PAUSED:
         actions.append(("resume", "Resume"))
-    if status in (Campaign.Status.RUNNING, Campaign.Status.PAUSED):
-        actions.append(("cancel", "Cancel"))
     if status != Campaign.Status.CANCELLED and progress.counts.get("failed"):
         actions.append(("retry", "Retry failed"))
+    if status in (Campaign.Status.RUNNING, Campaign.Status.PAUSED):
+        actions.append(("cancel", "Cancel"))
     return actions
 
 
@@ -160,6 +110,16 @@ def campaign_action(request: HttpRequest, pk, action: str) -> HttpResponse:
     campaign = _get_campaign_for_user(request, pk)
     if action not in ACTIONS:
         raise Http404("No such action.")
+    # Cancelling cannot be undone: a POST without ``confirm`` (a form without JS, an old
+    # page, a stray request) gets the question instead of the cancellation.
+    cancellable = campaign.status in Campaign.TRANSITIONS["cancel"][0]
+    if action == "cancel" and cancellable and not request.POST.get("confirm"):
+        progress = campaign_progress(campaign=campaign)
+        return render(
+            request,
+            "generation/campaign_cancel_confirm.html",
+            {"campaign": campaign, "progress": progress},
+        )
     try:
         messages.success(request, campaign_control(campaign=campaign, action=action))
     except InputError as exc:

@@ -2,17 +2,12 @@ from __future__ import annotations
 
 from django import forms
 
-from review.models import Verdict
+from review.quality.policy import check_thresholds
+from review.vocabulary import ReasonCode, Verdict
+from studio.errors import InputError
 
-REJECT_REASONS = [
-    ("", "Choose a reason…"),
-    ("blurry", "Blurry"),
-    ("wrong product", "Wrong product"),
-    ("artefacts", "Artefacts"),
-    ("off-brand", "Off-brand"),
-    ("text or watermark", "Text or watermark"),
-    ("other", "Other (say what)"),
-]
+# The shared vocabulary (the automatic scorers use the same codes).
+REJECT_REASONS = [("", "Choose a reason…"), *ReasonCode.choices]
 
 
 class QueueFilterForm(forms.Form):
@@ -36,18 +31,17 @@ class _RejectReason:
         if data.get("decision") == Verdict.REJECTED:
             if not code and not text:
                 raise forms.ValidationError("Say why the image is rejected: pick a reason.")
-            if code == "other" and not text:
+            if code == ReasonCode.OTHER and not text:
                 self.add_error("reason_text", "Describe the problem when the reason is “other”.")
         return data
 
-    @property
-    def reason(self) -> str:
-        """Like "blurry: soft edges"; an approval keeps only the typed note, not a reason."""
-        code = self.cleaned_data.get("reason_code", "")
-        text = (self.cleaned_data.get("reason_text") or "").strip()
-        if code == "other" or self.cleaned_data.get("decision") != Verdict.REJECTED:
-            code = ""
-        return ": ".join(part for part in (code, text) if part)
+    def reason_kwargs(self) -> dict[str, str]:
+        """The service's reason_code and reason (the reviewer's words, kept for approvals too)."""
+        rejected = self.cleaned_data.get("decision") == Verdict.REJECTED
+        return {
+            "reason_code": self.cleaned_data.get("reason_code", "") if rejected else "",
+            "reason": (self.cleaned_data.get("reason_text") or "").strip(),
+        }
 
 
 class DecisionForm(_RejectReason, forms.Form):
@@ -68,8 +62,8 @@ class SkipForm(forms.Form):
 
 
 class UndoForm(forms.Form):
-    decision = forms.IntegerField(required=False, widget=forms.HiddenInput)
-    campaign = forms.UUIDField(widget=forms.HiddenInput, required=False)
+    decision = forms.IntegerField(required=False)
+    campaign = forms.UUIDField(required=False)
 
 
 class GridDecisionForm(_RejectReason, forms.Form):
@@ -115,8 +109,12 @@ class PolicyForm(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         low, high = data.get("reject_below"), data.get("approve_at")
-        if low is not None and high is not None and low > high:
-            self.add_error("reject_below", "must not be above “approve at”")
+        if low is not None and high is not None:
+            try:
+                check_thresholds(approve_at=high, reject_below=low)
+            except InputError as exc:
+                for problem in exc.errors:
+                    self.add_error(problem.field, problem.message)
         return data
 
     @property

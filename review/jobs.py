@@ -1,15 +1,10 @@
-"""RQ jobs of the quality queue."""
+"""RQ jobs of the scoring stage (studio.queues.STAGES["score"])."""
 
 from __future__ import annotations
 
-from review.services import item_score, items_score
-
-
-def score_item(item_id: str) -> str | None:
-    result = item_score(item_id=item_id)
-    return result.verdict if result else None
+from review.services import items_score
 
 
 def score_items(item_ids: list[str]) -> list[str]:
-    """A batch: CLIP embeds the images together."""
+    """A batch (one generation batch): CLIP embeds the images together."""
     return [result.verdict for result in items_score(item_ids=item_ids)]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from review.vocabulary import ReasonCode, Verdict, reason_label
 
-class Verdict(models.TextChoices):
-    APPROVED = "approved", "Approved"
-    REVIEW = "review", "Needs review"
-    REJECTED = "rejected", "Rejected"
+__all__ = ["ReasonCode", "Verdict"]  # re-exported: callers import both from here too
 
 
 def default_weights() -> dict[str, float]:
@@ -54,11 +54,27 @@ class QualityPolicy(models.Model):
 
 
 class QualityResult(models.Model):
+    """The automatic verdict on one image, with everything behind it kept apart."""
+
     item = models.OneToOneField("generation.Item", on_delete=models.CASCADE, related_name="quality")
-    scores = models.JSONField(default=dict)
+    scores = models.JSONField(default=dict, help_text="Score name -> 0..1 (1 = good).")
+    measures = models.JSONField(default=dict, help_text="The raw measurements behind the scores.")
     overall = models.FloatField()
     verdict = models.CharField(max_length=10, choices=Verdict.choices)
-    reasons = models.JSONField(default=list)
+    reasons = models.JSONField(
+        default=list, help_text='What is wrong: [{"code", "text", "detail"}], codes ReasonCode.'
+    )
+    reason_codes = ArrayField(
+        models.CharField(max_length=30, choices=ReasonCode.choices),
+        default=list,
+        blank=True,
+        help_text="The codes of ``reasons``, indexed: 'rejected for blur' is one query.",
+    )
+    notes = models.JSONField(default=list, blank=True, help_text="Not problems: CLIP skipped...")
+    hard_fail = models.BooleanField(default=False, help_text="Blank, black or noise frame.")
+    basis = models.JSONField(
+        default=dict, blank=True, help_text="The policy rule that decided, with its numbers."
+    )
     # 64-bit perceptual hash as 16 hex digits: near-duplicates within a campaign are one
     # indexed query (Hamming distance in SQL), never a rescan of the images.
     phash = models.CharField(max_length=16, blank=True, db_index=True)
@@ -71,8 +87,16 @@ class QualityResult(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        indexes = [GinIndex(fields=["reason_codes"], name="quality_reason_codes_gin")]
+
     def __str__(self) -> str:
         return f"{self.item_id}: {self.verdict} ({self.overall:.2f})"
+
+    def explanation(self) -> str:
+        from review.quality.policy import explain
+
+        return explain(self.basis)
 
 
 class ReferenceImage(models.Model):
@@ -120,7 +144,8 @@ class ReviewTask(models.Model):
     lease_token = models.UUIDField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     decision = models.CharField(max_length=10, choices=Verdict.choices, blank=True)
-    reason = models.TextField(blank=True)
+    reason_code = models.CharField(max_length=30, choices=ReasonCode.choices, blank=True)
+    reason = models.TextField(blank=True, help_text="The reviewer's own words, if any.")
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -137,6 +162,11 @@ class ReviewTask(models.Model):
 
     def __str__(self) -> str:
         return f"review of {self.item_id} ({self.status})"
+
+    def reason_display(self) -> str:
+        """The reviewer's reason for people: "Blurry: soft edges"."""
+        label = reason_label(self.reason_code) if self.reason_code else ""
+        return ": ".join(part for part in (label, self.reason) if part)
 
 
 class ReviewDecision(models.Model):
@@ -156,6 +186,7 @@ class ReviewDecision(models.Model):
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     action = models.CharField(max_length=10, choices=Action.choices, default=Action.DECIDE)
     decision = models.CharField(max_length=10, choices=Verdict.choices)
+    reason_code = models.CharField(max_length=30, choices=ReasonCode.choices, blank=True)
     reason = models.TextField(blank=True)
     # What the automatic scores leaned to (the nearer threshold) when the human decided:
     # agreement statistics compare the two.

@@ -137,12 +137,7 @@ def calibration(*, campaign, approve_at: float, reject_below: float, bins: int =
         task = getattr(result.item, "review_task", None)
         if task is not None and task.status == ReviewTask.Status.DECIDED:
             row[f"human_{task.decision}"] += 1
-        scores = {k: v for k, v in result.scores.items() if not k.startswith("measure_")}
-        card = ScoreCard(
-            scores=scores,
-            measures={},
-            hard_fail=any(r.startswith("rejected: hard failure") for r in result.reasons),
-        )
+        card = ScoreCard(scores=result.scores, measures={}, hard_fail=result.hard_fail)
         try:
             current = decide(
                 card,

@@ -11,7 +11,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from generation.models import Campaign, Item
-from generation.prompts import InputError
 from review.forms import (
     DecisionForm,
     GridDecisionForm,
@@ -41,6 +40,7 @@ from review.services import (
     review_tasks_claim_grid,
     review_tasks_decide,
 )
+from studio.errors import InputError
 from studio.roles import ADMIN, CREATIVE, MANAGER, REVIEWER, role_required
 
 # Skipped task ids kept in the session so a skip is not handed straight back.
@@ -65,18 +65,11 @@ def _task_details(task: ReviewTask) -> dict:
         "campaign__template_version__template", "base_model", "quality", "regenerated_from"
     ).get(pk=task.item_id)
     quality = getattr(item, "quality", None)
-    scores, measures = [], []
-    if quality is not None:
-        for key, value in sorted(quality.scores.items()):
-            if key.startswith("measure_"):
-                measures.append((key.removeprefix("measure_"), value))
-            else:
-                scores.append((key, value))
     return {
         "item": item,
         "quality": quality,
-        "scores": scores,
-        "measures": measures,
+        "scores": sorted(quality.scores.items()) if quality else [],
+        "measures": sorted(quality.measures.items()) if quality else [],
         "references": list(item.campaign.reference_images.all()[:4]),
     }
 
@@ -87,7 +80,6 @@ def _common(request: HttpRequest, campaign_id) -> dict:
         "campaign_id": str(campaign_id) if campaign_id else "",
         "pending": pending_review_count(campaign_id=campaign_id),
         "last": last_undoable_decision(user=request.user),
-        "undo_form": UndoForm(initial={"campaign": campaign_id}),
     }
 
 
@@ -120,7 +112,7 @@ def decide(request: HttpRequest, pk) -> HttpResponseRedirect:
             user=request.user,
             token=form.cleaned_data["token"],
             decision=form.cleaned_data["decision"],
-            reason=form.reason,
+            **form.reason_kwargs(),
         )
     except ReviewError as exc:
         messages.error(request, str(exc))
@@ -214,7 +206,7 @@ def grid_decide(request: HttpRequest) -> HttpResponseRedirect:
             user=request.user,
             claims=form.cleaned_data["tasks"],
             decision=form.cleaned_data["decision"],
-            reason=form.reason,
+            **form.reason_kwargs(),
         )
     except ReviewError as exc:
         messages.error(request, str(exc))
@@ -269,7 +261,8 @@ def calibrate(request: HttpRequest, pk) -> HttpResponse:
                     unwanted_concepts=form.concepts,
                 )
             except InputError as exc:
-                messages.error(request, str(exc))
+                for problem in exc.errors:
+                    form.add_error(problem.field or None, problem.message)
             else:
                 messages.success(request, "Thresholds saved; they apply to images scored from now.")
                 return HttpResponseRedirect(reverse("review:calibrate", args=[campaign.pk]))
@@ -306,7 +299,7 @@ def references(request: HttpRequest, pk) -> HttpResponse:
                     campaign=campaign, upload=form.cleaned_data["image"], user=request.user
                 )
             except InputError as exc:
-                form.add_error("image", str(exc).removeprefix("image: "))
+                form.add_error("image", exc.errors[0].message)
             else:
                 messages.success(request, "Reference added; new images are compared with it.")
                 return HttpResponseRedirect(reverse("review:references", args=[campaign.pk]))

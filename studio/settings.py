@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from studio import queues
 from studio.embedded import local_secret_key, var_dir
 from studio.env import (
     check_redis_url,
@@ -86,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After sessions, auth and messages: the 405 page is drawn with base.html and its nav.
+    "studio.middleware.MethodNotAllowedPageMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -152,13 +155,14 @@ JOB_TIMEOUT_GENERATION = env_int("STUDIO_GENERATION_JOB_TIMEOUT", 1800, minimum=
 JOB_TIMEOUT_QUALITY = env_int("STUDIO_QUALITY_JOB_TIMEOUT", 600, minimum=10)
 JOB_TIMEOUT_DELIVERY = env_int("STUDIO_DELIVERY_JOB_TIMEOUT", 600, minimum=10)
 RQ_QUEUES = {
-    "generation": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": JOB_TIMEOUT_GENERATION},
-    "quality": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": JOB_TIMEOUT_QUALITY},
-    "delivery": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": JOB_TIMEOUT_DELIVERY},
+    queues.GENERATION: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": JOB_TIMEOUT_GENERATION},
+    queues.QUALITY: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": JOB_TIMEOUT_QUALITY},
+    queues.DELIVERY: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": JOB_TIMEOUT_DELIVERY},
 }
 # SimpleWorker runs jobs in the worker process: the model stays loaded between jobs, and
 # CUDA is never used in a forked child (DESIGN.md). Jobs always carry a job_timeout.
-RQ = {"COMMIT_MODE": "on_db_commit", "WORKER_CLASS": "rq.worker.SimpleWorker"}
+# studio.queues.enqueue waits for the commit itself; django-rq must not defer it again.
+RQ = {"COMMIT_MODE": "auto", "WORKER_CLASS": "rq.worker.SimpleWorker"}
 RQ_SHOW_ADMIN_LINK = True
 
 # --- Generation ---------------------------------------------------------------------------
@@ -246,7 +250,20 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {
+        "quiet_403": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": "ext://studio.middleware.quiet_permission_denied",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's defaults give "django" its own console handler (with DEBUG) on top of the
+        # root one, so every django.* line was written twice; here it only propagates.
+        "django": {"handlers": [], "level": "INFO"},
+        # A 403 is one WARNING line without a traceback (studio.middleware).
+        "django.request": {"filters": ["quiet_403"]},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,9 @@ from django.contrib.auth.models import Group, User
 from studio import roles
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_FIXTURES = Path(os.environ.get("STUDIO_FIXTURES_DIR", REPO.parent / "shared" / "fixtures"))
+# The sample CSVs the product ships (also offered on the New campaign page): a clone alone
+# in an empty folder has everything the suite reads.
+FIXTURES = REPO / "generation" / "demo_data"
 
 PRODUCT_TEMPLATE = (
     "studio product photo of a {color} {material} {product_type}, {name}, "
@@ -20,7 +21,7 @@ PRODUCT_TEMPLATE = (
 
 
 def fixture_csv(name: str) -> bytes:
-    return (SHARED_FIXTURES / name).read_bytes()
+    return (FIXTURES / name).read_bytes()
 
 
 def make_user(username: str, *role_names: str, password: str = "pw-for-tests-1") -> User:
@@ -92,9 +93,9 @@ def products_csv() -> bytes:
 
 @pytest.fixture
 def campaign(creative, template_version, recipe, products_csv):
-    from generation.services import campaign_submit
+    from studio.launch import campaign_launch
 
-    return campaign_submit(
+    return campaign_launch(
         name="Spring shoes",
         template_version=template_version,
         recipe=recipe,
@@ -165,6 +166,22 @@ def route_items(campaign, *, to: str, count: int = 1) -> list:
         item_score(item_id=item.pk)
         item.refresh_from_db()
     return items
+
+
+@pytest.fixture
+def stages_inline(monkeypatch, django_capture_on_commit_callbacks):
+    """Every hand-off to a stage runs its job at once, in this process, as a worker would
+    after the commit (studio.queues is the one seam); the block's on_commit callbacks run."""
+    from importlib import import_module
+
+    from studio import queues
+
+    def push(spec, ids, **_):
+        module, _, name = spec.job.rpartition(".")
+        getattr(import_module(module), name)(ids)
+
+    monkeypatch.setattr(queues, "_push", push)
+    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture(autouse=True)

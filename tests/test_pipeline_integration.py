@@ -9,7 +9,7 @@ from catalogue.models import Asset
 from catalogue.selectors import asset_search
 from generation.demo import demo_seed
 from generation.models import Campaign, Item, PromptTemplate, Recipe
-from generation.services import campaign_submit
+from studio.launch import campaign_launch
 from review.models import ReviewTask
 from review.services import review_task_claim_next, review_task_decide
 from tests.conftest import fixture_csv, make_user
@@ -26,13 +26,13 @@ def drain() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_campaign_of_twenty_products_travels_the_whole_line(demo, redis_queues, settings):
-    settings.STUDIO_BATCH_SIZE = 4
+    settings.STUDIO_BATCH_SIZE_DIFFUSERS = 4
     creative = make_user("cara", "creative")
     template = PromptTemplate.objects.get(name="product-photo").active_version()
     recipe = Recipe.objects.get(name="demo-tiny", is_active=True)
     # Thresholds chosen to split the tiny model's output into all three verdicts would depend
     # on random weights; instead approve everything scoring well and review the rest.
-    campaign = campaign_submit(
+    campaign = campaign_launch(
         name="Spring catalogue",
         template_version=template,
         recipe=recipe,
@@ -82,7 +82,7 @@ def test_running_a_generation_job_twice_makes_one_image(demo, redis_queues):
 
     template = PromptTemplate.objects.get(name="product-photo").active_version()
     recipe = Recipe.objects.get(name="demo-tiny", is_active=True)
-    campaign = campaign_submit(
+    campaign = campaign_launch(
         name="Twice",
         template_version=template,
         recipe=recipe,
@@ -101,7 +101,7 @@ def test_a_generated_batch_is_scored_by_one_job(demo, redis_queues):
 
     template = PromptTemplate.objects.get(name="product-photo").active_version()
     recipe = Recipe.objects.get(name="demo-tiny", is_active=True)
-    campaign = campaign_submit(
+    campaign = campaign_launch(
         name="One scoring job",
         template_version=template,
         recipe=recipe,

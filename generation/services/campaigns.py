@@ -1,18 +1,16 @@
-"""Campaigns: planning and submitting one, its items' seeds, grouping items into generation
-jobs, regenerating a rejected item and noticing when a campaign is done."""
+"""Campaigns: planning one (every input validated, nothing written), submitting it (the
+campaign and all its items in one transaction) and regenerating a rejected item."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
-import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from generation.batching import derive_seed
 from generation.models import (
     Backend,
     Campaign,
@@ -25,23 +23,18 @@ from generation.models import (
     SeedPolicy,
 )
 from generation.prompts import (
-    InputError,
     ParsedCsv,
     check_rows_fit_template,
     parse_csv,
     render,
     template_placeholders,
 )
-from generation.services.registry import _check_size
-from generation.sizes import channel_size, generation_size
+from generation.services.dispatch import items_dispatch
+from generation.services.status import campaign_reopen
+from generation.sizes import channel_size, check_size, generation_size
+from studio.errors import FieldError, InputError
 
-SUPPORTED_BACKENDS = set(Backend.values)
 PURPOSE_COLUMN = "purpose"
-
-
-def derive_seed(base_seed: int, row_index: int, variation: int) -> int:
-    digest = hashlib.sha256(f"{base_seed}:{row_index}:{variation}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
 
 
 @dataclass(frozen=True)
@@ -65,37 +58,55 @@ class CampaignPlan:
     height: int
     recipes: dict[str, Recipe] = field(default_factory=dict)  # purpose -> recipe
     row_purposes: list[str] = field(default_factory=list)
-    outputs: dict[int, list[Output]] = field(default_factory=dict)  # recipe pk -> outputs
+    # recipe pk -> the campaign's outputs (what a row without a platform is made in)
+    outputs: dict[int, list[Output]] = field(default_factory=dict)
+    # The campaign's channels, then those only rows' platforms name, in order of first use.
     channels: list[str] = field(default_factory=list)
+    row_outputs: list[list[Output]] = field(default_factory=list)  # per row, in order
 
     @property
     def item_count(self) -> int:
-        return (
-            sum(len(self.outputs[self.recipes[purpose].pk]) for purpose in self.row_purposes)
-            * self.variations
-        )
+        return sum(len(outputs) for outputs in self.row_outputs) * self.variations
+
+    def sizes(self) -> list[str]:
+        """Rows per delivery size, in words: ``["instagram 1080×1080: 3 rows", ...]``."""
+        rows: dict[str, int] = {}
+        for outputs in self.row_outputs:
+            for output in outputs:
+                width, height = output.target or output.size
+                label = f"{width}×{height}"
+                if output.channel and output.channel != f"{width}x{height}":
+                    label = f"{output.channel} {label}"
+                rows[label] = rows.get(label, 0) + 1
+        return [f"{label}: {n} row{'' if n == 1 else 's'}" for label, n in rows.items()]
 
     def prompts(self, limit: int | None = None) -> list[str]:
         rows = self.parsed.rows if limit is None else self.parsed.rows[:limit]
         return [render(self.template_version.body, row) for row in rows]
 
 
+PLATFORM_COLUMN = "platform"
+
+
+def _channel_output(recipe: Recipe, channel: str) -> Output:
+    target = channel_size(channel)
+    size = generation_size(
+        *target,
+        native_width=recipe.width,
+        native_height=recipe.height,
+        backend=recipe.base_model.backend,
+    )
+    return Output(channel.strip().lower(), target, size)
+
+
 def _outputs(
     recipe: Recipe, channels: list[str], width: int | None, height: int | None
 ) -> list[Output]:
-    backend = recipe.base_model.backend
     if not channels:
         size = (width or recipe.width, height or recipe.height)
-        _check_size(*size, field="size")
+        check_size(*size, field="size")
         return [Output("", None, size)]
-    outputs = []
-    for channel in channels:
-        target = channel_size(channel)
-        size = generation_size(
-            *target, native_width=recipe.width, native_height=recipe.height, backend=backend
-        )
-        outputs.append(Output(channel.strip().lower(), target, size))
-    return outputs
+    return [_channel_output(recipe, channel) for channel in channels]
 
 
 def campaign_plan(
@@ -115,27 +126,29 @@ def campaign_plan(
     purpose, which rows choose in an optional ``purpose`` CSV column. ``channels`` (names or
     ``WIDTHxHEIGHT``) make one item per channel, each generated at the nearest size the
     recipe's model supports.
+
+    A row may name its channel in an optional ``platform`` column (a channel, an alias such
+    as "IG" or "Tik Tok", or ``WIDTHxHEIGHT``). The campaign's ``channels`` are made for every
+    row, and a row's platform adds its own channel when it is not one of them; a row with a
+    platform and a campaign without channels makes only the platform's size, a row without a
+    platform the campaign's channels or, with none, its width and height. So choosing
+    channels never drops a row's platform, and an empty platform cell means "the campaign's
+    sizes". An unknown platform, or one the row's recipe cannot generate, is a row error.
     """
     if not 1 <= variations <= settings.STUDIO_MAX_VARIATIONS:
         raise InputError(
-            f"variations: must be between 1 and {settings.STUDIO_MAX_VARIATIONS}, got {variations}"
+            "variations", f"must be between 1 and {settings.STUDIO_MAX_VARIATIONS}, got {variations}"
         )
     by_purpose = {recipe.purpose: recipe}
     for purpose, extra in (recipes or {}).items():
         if purpose not in Purpose.values:
-            raise InputError(f"recipes: {purpose!r} is not one of {', '.join(Purpose.values)}")
+            raise InputError("recipes", f"{purpose!r} is not one of {', '.join(Purpose.values)}")
         by_purpose[purpose] = extra
-    for chosen in by_purpose.values():
-        if chosen.base_model.backend not in SUPPORTED_BACKENDS:
-            raise InputError(
-                f"recipe: {chosen} uses the {chosen.base_model.backend} backend, which this "
-                "installation cannot run"
-            )
     channels = [c.strip().lower() for c in channels or [] if c.strip()]
     if len(set(channels)) != len(channels):
-        raise InputError("channels: a channel is listed twice")
+        raise InputError("channels", "a channel is listed twice")
     if channels and (width or height):
-        raise InputError("size: give either channels or a width and height, not both")
+        raise InputError("size", "give either channels or a width and height, not both")
     outputs = {r.pk: _outputs(r, channels, width, height) for r in by_purpose.values()}
     parsed = parse_csv(csv_bytes, max_rows=settings.STUDIO_MAX_CSV_ROWS)
     placeholders = template_placeholders(template_version.body, field_name="template")
@@ -151,10 +164,43 @@ def campaign_plan(
         if purpose not in by_purpose:
             known = ", ".join(sorted(by_purpose))
             errors.append(
-                f"csv: row {number}, column 'purpose': {purpose!r} has no recipe in this "
-                f"campaign (it has: {known})"
+                FieldError(
+                    "csv",
+                    f"row {number}, column 'purpose': {purpose!r} has no recipe in this "
+                    f"campaign (it has: {known})",
+                )
             )
         row_purposes.append(purpose)
+    if errors:
+        raise InputError(errors)
+    from generation.sizes import platform_channel  # TODO: move up to the module's imports
+
+    platforms: list[str] = []
+    row_outputs: list[list[Output]] = []
+    rows = zip(parsed.rows, row_purposes, strict=True)
+    for number, (row, purpose) in enumerate(rows, start=1):
+        chosen = by_purpose[purpose]
+        platform = (row.get(PLATFORM_COLUMN) or "").strip()
+        where = f"row {number}, column 'platform'"
+        try:
+            channel = platform_channel(platform) if platform else ""
+        except InputError as exc:
+            errors += [FieldError("csv", f"{where}: {e.message}") for e in exc.errors]
+            continue
+        try:
+            extra = _channel_output(chosen, channel) if channel not in ("", *channels) else None
+        except InputError as exc:
+            errors += [
+                FieldError("csv", f"{where}: {chosen} cannot make {channel} ({e.message})")
+                for e in exc.errors
+            ]
+            continue
+        if extra is None:
+            row_outputs.append(outputs[chosen.pk])
+        else:
+            row_outputs.append([*(outputs[chosen.pk] if channels else []), extra])
+            if channel not in platforms:
+                platforms.append(channel)
     if errors:
         raise InputError(errors)
     main = outputs[recipe.pk][0].size
@@ -168,7 +214,8 @@ def campaign_plan(
         recipes=by_purpose,
         row_purposes=row_purposes,
         outputs=outputs,
-        channels=channels,
+        channels=channels + platforms,
+        row_outputs=row_outputs,
     )
 
 
@@ -212,8 +259,6 @@ def campaign_submit(
     base_seed: int | None = None,
     width: int | None = None,
     height: int | None = None,
-    approve_at: float | None = None,
-    reject_below: float | None = None,
     recipes: dict[str, Recipe] | None = None,
     channels: list[str] | None = None,
     priority: str = Priority.NORMAL,
@@ -222,15 +267,13 @@ def campaign_submit(
 
     Raises InputError naming the field, row and column; on error nothing is written.
     """
-    from review.services import quality_policy_create
-
     name = (name or "").strip()
     if not name:
-        raise InputError("name: a campaign needs a name")
+        raise InputError("name", "a campaign needs a name")
     if seed_policy not in SeedPolicy.values:
-        raise InputError(f"seed_policy: must be one of {', '.join(SeedPolicy.values)}")
+        raise InputError("seed_policy", f"must be one of {', '.join(SeedPolicy.values)}")
     if priority not in Priority.values:
-        raise InputError(f"priority: must be one of {', '.join(Priority.values)}")
+        raise InputError("priority", f"must be one of {', '.join(Priority.values)}")
     plan = campaign_plan(
         template_version=template_version,
         recipe=recipe,
@@ -266,7 +309,6 @@ def campaign_submit(
             CampaignRecipe(campaign=campaign, purpose=purpose, recipe=chosen)
             for purpose, chosen in plan.recipes.items()
         )
-        quality_policy_create(campaign=campaign, approve_at=approve_at, reject_below=reject_below)
         items = []
         rows = zip(plan.parsed.rows, plan.prompts(), plan.row_purposes, strict=True)
         for row_index, (row, prompt, purpose) in enumerate(rows):
@@ -290,7 +332,7 @@ def campaign_submit(
                         if seed_policy == SeedPolicy.FIXED
                         else secrets.randbelow(2**32)
                     )
-                for output in plan.outputs[chosen.pk]:
+                for output in plan.row_outputs[row_index]:
                     items.append(
                         Item(
                             campaign=campaign,
@@ -311,63 +353,9 @@ def campaign_submit(
                             queued_at=now,
                         )
                     )
-        _assign_jobs(items, priority=priority)
+        items_dispatch(items, priority=priority)
         Item.objects.bulk_create(items, batch_size=1000)
     return campaign
-
-
-def batch_size_for(backend: str) -> int:
-    """Images per pipeline call on a backend (GPU memory, the server's own limits)."""
-    if backend == Backend.STABILITY:
-        return 1
-    if backend == Backend.AUTOMATIC1111:
-        return settings.STUDIO_BATCH_SIZE_A1111
-    return settings.STUDIO_BATCH_SIZE_DIFFUSERS
-
-
-def _batch_key(item: Item) -> str:
-    """Items with the same key can share one pipeline call."""
-    return json.dumps([item.base_model_id, item.loras, item.params], sort_keys=True)
-
-
-def _assign_jobs(items: list[Item], *, priority: str = Priority.NORMAL) -> None:
-    """Group items into batches (one RQ job each) and enqueue them when the transaction commits.
-
-    A batch holds items that share recipe and size, up to the backend's batch size, so it is
-    one pipeline call. Hero items and high-priority campaigns go to the front of the queue.
-    """
-    groups: dict[str, list[Item]] = {}
-    for item in items:
-        groups.setdefault(_batch_key(item), []).append(item)
-    batches: list[tuple[str, list[str], bool]] = []
-    for group in groups.values():
-        size = batch_size_for(group[0].params.get("backend", Backend.DIFFUSERS))
-        front = priority == Priority.HIGH or group[0].purpose == Purpose.HERO
-        for start in range(0, len(group), size):
-            job_id = f"generate-{uuid.uuid4()}"
-            batch = group[start : start + size]
-            for item in batch:
-                item.job_id = job_id
-            batches.append((job_id, [str(item.pk) for item in batch], front))
-    # Front jobs are pushed one by one to the head, so push them in reverse to keep order.
-    ordered = [b for b in batches if not b[2]] + [b for b in reversed(batches) if b[2]]
-    transaction.on_commit(
-        lambda: [enqueue_generation(ids, job_id=j, at_front=front) for j, ids, front in ordered]
-    )
-
-
-def _enqueue_again(items: list[Item]) -> None:
-    """New jobs for queued items (resume, retry, reconcile); call inside a transaction."""
-    by_priority: dict[str, list[Item]] = {}
-    for item in items:
-        by_priority.setdefault(item.campaign.priority, []).append(item)
-    for priority, group in by_priority.items():
-        _assign_jobs(group, priority=priority)
-    jobs: dict[str, list] = {}
-    for item in items:
-        jobs.setdefault(item.job_id, []).append(item.pk)
-    for job_id, pks in jobs.items():
-        Item.objects.filter(pk__in=pks, status=Item.Status.QUEUED).update(job_id=job_id)
 
 
 def item_regenerate(*, item: Item, seed: int | None = None) -> Item:
@@ -377,10 +365,10 @@ def item_regenerate(*, item: Item, seed: int | None = None) -> Item:
     """
     if item.status != Item.Status.REJECTED:
         raise InputError(
-            f"item: only a rejected image can be regenerated (this one is {item.status})"
+            "item", f"only a rejected image can be regenerated (this one is {item.status})"
         )
     if item.campaign.status == Campaign.Status.CANCELLED:
-        raise InputError("item: its campaign was cancelled")
+        raise InputError("item", "its campaign was cancelled")
     with transaction.atomic():
         new = Item(
             campaign_id=item.campaign_id,
@@ -395,43 +383,13 @@ def item_regenerate(*, item: Item, seed: int | None = None) -> Item:
             prompt=item.prompt,
             negative_prompt=item.negative_prompt,
             seed=secrets.randbelow(2**32) if seed is None else seed,
-            params={k: v for k, v in item.params.items() if k not in ("batch_size", "provider")},
+            params=item.params,  # the pinned inputs; ``run`` (the old run's facts) starts empty
             base_model_id=item.base_model_id,
             loras=item.loras,
             regenerated_from=item,
             queued_at=timezone.now(),
         )
-        _assign_jobs([new], priority=item.campaign.priority)
+        items_dispatch([new], priority=item.campaign.priority)
         new.save()
-        Campaign.objects.filter(pk=item.campaign_id, status=Campaign.Status.COMPLETED).update(
-            status=Campaign.Status.RUNNING, finished_at=None
-        )
+        campaign_reopen(campaign_id=item.campaign_id)
     return new
-
-
-def enqueue_generation(item_ids: list[str], *, job_id: str, at_front: bool = False) -> None:
-    import django_rq
-    from rq import Retry
-
-    from generation.jobs import generate_items
-
-    django_rq.get_queue("generation").enqueue(
-        generate_items,
-        item_ids,
-        job_id=job_id,
-        job_timeout=settings.JOB_TIMEOUT_GENERATION,
-        retry=Retry(max=2, interval=[10, 60]),
-        failure_ttl=7 * 24 * 3600,
-        at_front=at_front,
-    )
-
-
-def campaign_update_status(*, campaign_id) -> None:
-    """Mark a campaign completed once every item reached a final status."""
-    open_items = Item.objects.filter(campaign_id=campaign_id).exclude(
-        status__in=Item.FINAL_STATUSES
-    )
-    if not open_items.exists():
-        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING).update(
-            status=Campaign.Status.COMPLETED, finished_at=timezone.now()
-        )

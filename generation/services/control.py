@@ -10,46 +10,36 @@ from django.db import transaction
 from django.utils import timezone
 
 from generation.models import Campaign, Item, Priority
-from generation.prompts import InputError
-from generation.services.campaigns import _enqueue_again, campaign_update_status
-from generation.services.generate import image_request, lora_specs, model_spec
+from generation.services.dispatch import items_redispatch
+from generation.services.status import (
+    campaign_complete_if_done,
+    campaign_reopen,
+    campaign_transition,
+)
+from studio.errors import InputError
 
 ACTIONS = ("pause", "resume", "cancel", "retry")
-
-
-def _transition(
-    campaign: Campaign, to: str, *, verb: str, allowed: tuple[str, ...] | None = None
-) -> None:
-    """Move a campaign to ``to`` by a conditional update; refuse an illegal transition."""
-    allowed = allowed or Campaign.TRANSITIONS[to]
-    changed = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(
-        status=to, finished_at=timezone.now() if to == Campaign.Status.CANCELLED else None
-    )
-    if not changed:
-        current = Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
-        raise InputError(f"campaign: cannot {verb} a campaign that is {current}")
-    campaign.refresh_from_db(fields=["status", "finished_at"])
 
 
 @transaction.atomic
 def campaign_pause(*, campaign: Campaign) -> Campaign:
     """Stop handing out work: queued items stay queued (jobs skip them), running ones finish."""
-    _transition(campaign, Campaign.Status.PAUSED, verb="pause")
+    campaign_transition(campaign=campaign, action="pause")
     return campaign
 
 
 @transaction.atomic
 def campaign_resume(*, campaign: Campaign) -> Campaign:
     """Run a paused campaign again: its queued items get new jobs after commit."""
-    _transition(campaign, Campaign.Status.RUNNING, verb="resume", allowed=(Campaign.Status.PAUSED,))
+    campaign_transition(campaign=campaign, action="resume")
     queued = list(
         Item.objects.select_for_update(of=("self",))
         .filter(campaign=campaign, status=Item.Status.QUEUED)
         .select_related("campaign")
     )
     Item.objects.filter(pk__in=[i.pk for i in queued]).update(queued_at=timezone.now())
-    _enqueue_again(queued)
-    campaign_update_status(campaign_id=campaign.pk)
+    items_redispatch(queued)
+    campaign_complete_if_done(campaign_id=campaign.pk)
     campaign.refresh_from_db(fields=["status", "finished_at"])
     return campaign
 
@@ -58,7 +48,7 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
 def campaign_cancel(*, campaign: Campaign) -> int:
     """Cancel a running or paused campaign: queued items are cancelled (returns how many);
     items being generated finish and go on to scoring."""
-    _transition(campaign, Campaign.Status.CANCELLED, verb="cancel")
+    campaign_transition(campaign=campaign, action="cancel")
     return Item.objects.filter(campaign=campaign, status=Item.Status.QUEUED).update(
         status=Item.Status.CANCELLED, finished_at=timezone.now(), lease_until=None
     )
@@ -71,14 +61,14 @@ def campaign_retry_failed(*, campaign: Campaign) -> int:
     A completed campaign runs again; a paused one keeps them queued until it is resumed.
     """
     if campaign.status == Campaign.Status.CANCELLED:
-        raise InputError("campaign: cannot retry items of a cancelled campaign")
+        raise InputError("campaign", "cannot retry items of a cancelled campaign")
     failed = list(
         Item.objects.select_for_update(of=("self",))
         .filter(campaign=campaign, status=Item.Status.FAILED)
         .select_related("campaign")
     )
     if not failed:
-        raise InputError("campaign: has no failed items to retry")
+        raise InputError("campaign", "has no failed items to retry")
     Item.objects.filter(pk__in=[i.pk for i in failed]).update(
         status=Item.Status.QUEUED,
         attempts=0,
@@ -86,21 +76,19 @@ def campaign_retry_failed(*, campaign: Campaign) -> int:
         finished_at=None,
         queued_at=timezone.now(),
     )
-    Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.COMPLETED).update(
-        status=Campaign.Status.RUNNING, finished_at=None
-    )
+    campaign_reopen(campaign_id=campaign.pk)
     campaign.refresh_from_db(fields=["status", "finished_at"])
     if campaign.status == Campaign.Status.RUNNING:
         for item in failed:
             item.status = Item.Status.QUEUED
-        _enqueue_again(failed)
+        items_redispatch(failed)
     return len(failed)
 
 
 def campaign_set_priority(*, campaign: Campaign, priority: str) -> Campaign:
     """High-priority campaigns' jobs go to the front of the generation queue from now on."""
     if priority not in Priority.values:
-        raise InputError(f"priority: must be one of {', '.join(Priority.values)}")
+        raise InputError("priority", f"must be one of {', '.join(Priority.values)}")
     Campaign.objects.filter(pk=campaign.pk).update(priority=priority)
     campaign.priority = priority
     return campaign
@@ -121,7 +109,7 @@ def campaign_control(*, campaign: Campaign, action: str) -> str:
     if action == "retry":
         count = campaign_retry_failed(campaign=campaign)
         return f"{count} failed item(s) of {campaign} queued again."
-    raise InputError(f"action: must be one of {', '.join(ACTIONS)}")
+    raise InputError("action", f"must be one of {', '.join(ACTIONS)}")
 
 
 @dataclass
@@ -145,25 +133,26 @@ def item_reproduce(*, item: Item) -> Reproduction:
     from PIL import Image
 
     from generation.backends import BackendError, get_backend
+    from generation.backends.requests import image_request, lora_specs, model_spec
 
     request = image_request(item)
     # Only local generation depends on the batch; a remote backend would bill every copy.
     options = {}
     batch_size = 1
     if item.base_model.backend == "diffusers":
-        invariant = bool(item.params.get("batch_invariant"))
+        invariant = bool(item.run.get("batch_invariant"))
         options["batch_invariant"] = invariant
         if not invariant:
-            batch_size = int(item.params.get("batch_size") or 1)
+            batch_size = int(item.run.get("batch_size") or 1)
     try:
         results = get_backend(item.base_model.backend).generate(
             model_spec(item.base_model), lora_specs(item.loras), [request] * batch_size, **options
         )
     except BackendError as exc:
-        raise InputError(f"item: cannot be regenerated: {exc}") from exc
+        raise InputError("item", f"cannot be regenerated: {exc}") from exc
     image = results[0].image
     if image is None:
-        raise InputError(f"item: the backend made no image: {results[0].error}")
+        raise InputError("item", f"the backend made no image: {results[0].error}")
     if not item.image:
         return Reproduction(image, None, None, batch_size, results[0].batch_invariant)
     with default_storage.open(item.image.name, "rb") as fh:

@@ -3,14 +3,11 @@ store each PNG with its metadata, cost and timing."""
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import os
 import socket
 import time
 from datetime import timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -19,8 +16,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generation.models import Backend, BaseModelVersion, Campaign, Item
-from generation.services.campaigns import _batch_key, batch_size_for, campaign_update_status
+from generation.batching import batch_key, batch_size_for
+from generation.costs import image_cost
+from generation.metadata import png_with_metadata
+from generation.models import Campaign, Item
+from generation.services.status import campaign_complete_if_done
+from studio import queues
 
 logger = logging.getLogger(__name__)
 
@@ -55,78 +56,9 @@ def _claim(item_ids: list[str]) -> list[Item]:
     return list(Item.objects.filter(pk__in=ids).select_related("base_model", "campaign"))
 
 
-def png_with_metadata(image, item: Item) -> bytes:
-    """PNG bytes with the prompt and every parameter in text chunks (A1111-style + JSON)."""
-    from PIL.PngImagePlugin import PngInfo
-
-    params = item.params
-    info = PngInfo()
-    loras = " ".join(f"<lora:{lora['name']}:{lora['weight']}>" for lora in item.loras)
-    info.add_text(
-        "parameters",
-        f"{item.prompt} {loras}".strip() + f"\nNegative prompt: {item.negative_prompt}\n"
-        f"Steps: {params.get('steps')}, CFG scale: {params.get('guidance_scale')}, "
-        f"Seed: {item.seed}, Size: {params.get('width')}x{params.get('height')}, "
-        f"Model: {item.base_model.name}, Model hash: {item.base_model.sha256[:10]}",
-    )
-    info.add_text("studio", json.dumps(item_provenance(item), sort_keys=True))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
-
-
-def item_provenance(item: Item) -> dict:
-    return {
-        "item": str(item.pk),
-        "campaign": str(item.campaign_id),
-        "prompt": item.prompt,
-        "negative_prompt": item.negative_prompt,
-        "seed": item.seed,
-        "params": item.params,
-        "channel": item.channel,
-        "target_size": [item.target_width, item.target_height] if item.target_width else None,
-        "base_model": {
-            "name": item.base_model.name,
-            "version": item.base_model.version,
-            "source": item.base_model.source,
-            "sha256": item.base_model.sha256,
-            "backend": item.base_model.backend,
-        },
-        "loras": item.loras,
-        "row": item.row_data,
-    }
-
-
-def item_cost(*, item: Item, result) -> tuple[Decimal, dict]:
-    """What one image cost and how: GPU-seconds × STUDIO_GPU_HOURLY_RATE (diffusers),
-    STUDIO_A1111_IMAGE_RATE per image (AUTOMATIC1111), credits × STUDIO_STABILITY_CREDIT_PRICE
-    (Stability); plus the base model's own per-image fee, if any."""
-    backend = item.base_model.backend
-    if backend == Backend.STABILITY:
-        credits = Decimal(str(result.credits or 0))
-        price = settings.STUDIO_STABILITY_CREDIT_PRICE
-        cost = credits * price
-        detail = {"basis": "credits", "credits": float(credits), "credit_price": str(price)}
-    elif backend == Backend.AUTOMATIC1111:
-        cost = settings.STUDIO_A1111_IMAGE_RATE
-        detail = {"basis": "per_image", "image_rate": str(cost)}
-    else:
-        rate = settings.STUDIO_GPU_HOURLY_RATE
-        cost = Decimal(str(result.duration_s)) * rate / Decimal(3600)
-        detail = {
-            "basis": "gpu_seconds",
-            "seconds": round(result.duration_s, 4),
-            "hourly_rate": str(rate),
-            "device": result.device,
-        }
-    fee = item.base_model.cost_per_image
-    if fee:
-        detail["model_fee"] = str(fee)
-    return (cost + fee).quantize(Decimal("0.000001")), detail
-
-
-def _fail_or_requeue(items: list[Item], message: str, *, retryable: bool) -> bool:
-    """Returns True when at least one item will be tried again."""
+def items_requeue_or_fail(*, items: list[Item], message: str, retryable: bool) -> bool:
+    """Put running items back to queued for another attempt, or fail them (a permanent error,
+    or the last attempt). Returns True when at least one item will be tried again."""
     again = False
     now = timezone.now()
     for item in items:
@@ -140,47 +72,8 @@ def _fail_or_requeue(items: list[Item], message: str, *, retryable: bool) -> boo
         )
         again = again or not final
     for campaign_id in {item.campaign_id for item in items}:
-        campaign_update_status(campaign_id=campaign_id)
+        campaign_complete_if_done(campaign_id=campaign_id)
     return again
-
-
-def model_spec(base_model: BaseModelVersion):
-    from generation.backends import ModelSpec
-
-    return ModelSpec(
-        key=f"{base_model.name}:{base_model.version}",
-        source=base_model.source,
-        sha256=base_model.sha256,
-    )
-
-
-def lora_specs(pinned: list[dict]) -> list:
-    from generation.backends import LoraSpec
-
-    return [
-        LoraSpec(
-            name=f"{lora['name']}:{lora['version']}",
-            path=lora["file"],
-            weight=lora["weight"],
-            sha256=lora["sha256"],
-        )
-        for lora in pinned
-    ]
-
-
-def image_request(item: Item):
-    from generation.backends import ImageRequest
-
-    return ImageRequest(
-        prompt=item.prompt,
-        negative_prompt=item.negative_prompt,
-        seed=item.seed,
-        width=item.params["width"],
-        height=item.params["height"],
-        steps=item.params["steps"],
-        guidance_scale=item.params["guidance_scale"],
-        scheduler=item.params.get("scheduler", ""),
-    )
 
 
 def items_generate(*, item_ids: list[str]) -> int:
@@ -196,7 +89,7 @@ def items_generate(*, item_ids: list[str]) -> int:
         return 0
     groups: dict[str, list[Item]] = {}
     for item in items:
-        groups.setdefault(_batch_key(item), []).append(item)
+        groups.setdefault(batch_key(item), []).append(item)
     made, retry = 0, None
     for group in groups.values():
         size = batch_size_for(group[0].base_model.backend)
@@ -211,6 +104,7 @@ def items_generate(*, item_ids: list[str]) -> int:
 
 def _generate_batch(batch: list[Item]) -> tuple[int, Exception | None]:
     from generation.backends import BackendError, get_backend
+    from generation.backends.requests import image_request, lora_specs, model_spec
 
     head = batch[0]
     try:
@@ -221,14 +115,14 @@ def _generate_batch(batch: list[Item]) -> tuple[int, Exception | None]:
         )
         logger.info("generated %d images in %.2fs", len(results), time.monotonic() - started)
     except BackendError as exc:
-        again = _fail_or_requeue(batch, str(exc), retryable=exc.retryable)
+        again = items_requeue_or_fail(items=batch, message=str(exc), retryable=exc.retryable)
         return 0, exc if again else None
     except Exception as exc:
         logger.exception("generation failed")
-        again = _fail_or_requeue(batch, f"{type(exc).__name__}: {exc}", retryable=True)
+        again = items_requeue_or_fail(
+            items=batch, message=f"{type(exc).__name__}: {exc}", retryable=True
+        )
         return 0, exc if again else None
-    from review.services import enqueue_scoring
-
     stored = []
     for item, result in zip(batch, results, strict=True):
         if result.image is None:
@@ -237,7 +131,7 @@ def _generate_batch(batch: list[Item]) -> tuple[int, Exception | None]:
             stored.append(item.pk)
     if stored:
         # One scoring job per batch, so CLIP embeds the batch's images together.
-        enqueue_scoring(stored)
+        queues.enqueue("score", stored)
     return len(stored), None
 
 
@@ -253,38 +147,35 @@ def _timing(item: Item, result) -> dict:
 
 def _fail_filtered(item: Item, result) -> None:
     """The provider refused this one image (content filter): final, with its reason and cost."""
-    cost, detail = item_cost(item=item, result=result)
+    cost, detail = image_cost(item=item, result=result)
     Item.objects.filter(pk=item.pk, status=Item.Status.RUNNING).update(
         status=Item.Status.FAILED,
         error=result.error[:4000],
         cost=cost,
         cost_detail=detail,
-        params=item.params | {"provider": result.extra} if result.extra else item.params,
+        run={"provider": result.extra} if result.extra else {},
         lease_until=None,
         finished_at=timezone.now(),
         **_timing(item, result),
     )
-    campaign_update_status(campaign_id=item.campaign_id)
+    campaign_complete_if_done(campaign_id=item.campaign_id)
 
 
 def _store_generated(item: Item, result) -> bool:
     """Store the PNG and move the item on to scoring; False if the item was handed on."""
     data = png_with_metadata(result.image, item)
     name = default_storage.save(f"items/{item.campaign_id}/{item.pk}.png", ContentFile(data))
-    cost, detail = item_cost(item=item, result=result)
+    cost, detail = image_cost(item=item, result=result)
     # Unless made batch-invariant, exact pixels depend on the batch size (kernel choice), so
     # reproduction needs both.
-    params = item.params | {
-        "batch_size": result.batch_size,
-        "batch_invariant": result.batch_invariant,
-    }
+    run = {"batch_size": result.batch_size, "batch_invariant": result.batch_invariant}
     if result.extra:
-        params["provider"] = result.extra
+        run["provider"] = result.extra
     with transaction.atomic():
         updated = Item.objects.filter(pk=item.pk, status=Item.Status.RUNNING).update(
             status=Item.Status.SCORING,
             image=name,
-            params=params,
+            run=run,
             cost=cost,
             cost_detail=detail,
             worker=f"{_worker_name()} ({result.device})",

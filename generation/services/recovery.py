@@ -9,8 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from generation.models import Campaign, Item
-from generation.services.campaigns import _enqueue_again
-from generation.services.generate import _fail_or_requeue
+from generation.services.dispatch import items_redispatch
+from generation.services.generate import items_requeue_or_fail
+from studio import queues
 
 
 def items_reconcile() -> dict[str, int]:
@@ -18,27 +19,25 @@ def items_reconcile() -> dict[str, int]:
 
     - running items whose lease expired go back to queued (or fail after the last attempt);
     - queued items whose RQ job no longer exists (or failed for good) get a new job;
-    - items stuck in scoring, and approved items without an asset, are enqueued again
-      (those jobs are idempotent).
+    - items stuck in scoring are handed to the scoring stage again (its job is idempotent).
+
+    The catalogue reconciles its own assets (catalogue.services.assets_reconcile); both run
+    from studio.reconcile.
     """
-    import django_rq
     from rq.job import Job, JobStatus
 
-    from catalogue.services import enqueue_publish
-    from review.services import enqueue_scoring
-
     now = timezone.now()
-    counts = {"expired": 0, "requeued": 0, "rescored": 0, "republished": 0}
+    counts = {"expired": 0, "requeued": 0, "rescored": 0}
     expired = list(
         Item.objects.filter(status=Item.Status.RUNNING, lease_until__lt=now).select_related(
             "base_model", "campaign"
         )
     )
     if expired:
-        _fail_or_requeue(expired, "the worker's lease expired", retryable=True)
+        items_requeue_or_fail(items=expired, message="the worker's lease expired", retryable=True)
         counts["expired"] = len(expired)
 
-    connection = django_rq.get_connection("generation")
+    connection = queues.connection()
     grace = now - timedelta(seconds=60)
     # Items of paused campaigns wait for campaign_resume, which enqueues them itself.
     queued = list(
@@ -62,18 +61,16 @@ def items_reconcile() -> dict[str, int]:
                 alive.add(job_id)
     lost = [str(pk) for pk, job_id in queued if job_id not in alive]
     with transaction.atomic():
-        _enqueue_again(list(Item.objects.filter(pk__in=lost).select_related("campaign")))
+        items_redispatch(list(Item.objects.filter(pk__in=lost).select_related("campaign")))
     counts["requeued"] = len(lost)
 
     stale = now - timedelta(seconds=2 * settings.JOB_TIMEOUT_QUALITY)
-    for pk in Item.objects.filter(status=Item.Status.SCORING, generated_at__lt=stale).values_list(
-        "pk", flat=True
-    ):
-        enqueue_scoring(pk)
-        counts["rescored"] += 1
-    for pk in Item.objects.filter(
-        status=Item.Status.APPROVED, asset__isnull=True, finished_at__lt=stale
-    ).values_list("pk", flat=True):
-        enqueue_publish(pk)
-        counts["republished"] += 1
+    stuck = list(
+        Item.objects.filter(status=Item.Status.SCORING, generated_at__lt=stale).values_list(
+            "pk", flat=True
+        )
+    )
+    for start in range(0, len(stuck), 50):
+        queues.enqueue("score", stuck[start : start + 50])
+    counts["rescored"] = len(stuck)
     return counts

@@ -14,16 +14,25 @@ perceptual hashes (``review.quality.similarity``).
 from __future__ import annotations
 
 from .heuristics import ScoreCard, load_image, score_image
-from .policy import APPROVED, REJECTED, REVIEW, Decision, decide, default_policy
+from .policy import (
+    APPROVED,
+    REJECTED,
+    REVIEW,
+    Decision,
+    check_thresholds,
+    decide,
+    default_policy,
+    explain,
+)
 
 
 def add_clip(card: ScoreCard, clip) -> list[str]:
-    """Merge a ``ClipResult`` into a card; returns the "skipped" notes (to record, not to
-    count as problems)."""
+    """Merge a ``ClipResult`` into a card; returns the notes (why CLIP was skipped) to record,
+    which are not problems with the image."""
     card.scores.update(clip.scores)
     card.measures.update(clip.measures)
     card.reasons.extend(clip.reasons)
-    return [f"note: {clip.skipped}"] if clip.skipped else []
+    return [clip.skipped] if clip.skipped else []
 
 
 __all__ = [
@@ -32,6 +41,8 @@ __all__ = [
     "REJECTED",
     "REVIEW",
     "Decision",
+    "check_thresholds",
+    "explain",
     "ScoreCard",
     "decide",
     "default_policy",

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from review.vocabulary import Reason, ReasonCode
+
 # A tiny architecture for tests and benchmarks: real open_clip code paths, random weights.
 TINY_CLIP_NAME = "studio-tiny-clip"
 TINY_CLIP_CONFIG = {
@@ -35,7 +37,7 @@ class ClipUnavailable(Exception):
 class ClipResult:
     scores: dict[str, float] = field(default_factory=dict)
     measures: dict[str, float] = field(default_factory=dict)
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
     skipped: str = ""  # non-empty: CLIP did not run, and this says why
 
 
@@ -167,8 +169,12 @@ class ClipScorer:
         result.scores["clip_match"] = _smooth(self.match_low, self.match_high, match)
         if result.scores["clip_match"] < 0.5:
             result.reasons.append(
-                f"off-prompt: CLIP similarity to the prompt {match:.3f} "
-                f"(needs {(self.match_low + self.match_high) / 2:.3f})"
+                Reason(
+                    ReasonCode.OFF_PROMPT,
+                    "The image does not look like its prompt.",
+                    f"CLIP similarity to the prompt {match:.3f}, needs "
+                    f"{(self.match_low + self.match_high) / 2:.3f}",
+                )
             )
         if unwanted:
             concept, worst = max(unwanted.items(), key=lambda kv: kv[1])
@@ -177,8 +183,11 @@ class ClipScorer:
             result.scores["clip_unwanted"] = 0.0 if flagged else 1.0
             for name, sim in sorted(flagged.items(), key=lambda kv: -kv[1]):
                 result.reasons.append(
-                    f"unwanted concept: matches {name!r} better than its prompt "
-                    f"({sim:.3f} > {match:.3f})"
+                    Reason(
+                        ReasonCode.UNWANTED_CONCEPT,
+                        f"It looks like it shows {name!r}.",
+                        f"CLIP matches {name!r} better than the prompt: {sim:.3f} > {match:.3f}",
+                    )
                 )
         return result
 

@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from review.vocabulary import Reason, ReasonCode
+
 WORK_SIZE = 512
 
 # Sharpness: variance of the 3x3 Laplacian on the subject at WORK_SIZE. The score is the
@@ -99,7 +101,7 @@ class ScoreCard:
 
     scores: dict[str, float]
     measures: dict[str, float]
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
     hard_fail: bool = False
 
 
@@ -179,9 +181,11 @@ def score_image(image: Image.Image) -> ScoreCard:
         )
         measures["neighbour_correlation"] = correlation
         if correlation < NOISE_CORRELATION:
-            failure = (
-                f"noise frame: neighbouring pixels are uncorrelated (r={correlation:.2f}, "
-                f"a real picture has > {NOISE_CORRELATION})"
+            failure = Reason(
+                ReasonCode.NOISE,
+                "The image is pure noise, not a picture.",
+                f"neighbouring pixels uncorrelated: r={correlation:.2f}, a real picture has "
+                f"> {NOISE_CORRELATION}",
             )
     if failure is not None:
         # Nothing else about a blank or noise frame is meaningful; every score is 0.
@@ -208,18 +212,28 @@ def score_image(image: Image.Image) -> ScoreCard:
         cv2.countNonZero(outline) / outline.size if outline is not None else 1.0
     )
 
-    reasons: list[str] = []
+    reasons: list[Reason] = []
     sharpness, lap_var = _sharpness(grey, outline)
     measures["laplacian_var"] = lap_var
     if lap_var < NEEDS_VAR:
         where = "subject" if outline is not None else "frame"
-        reasons.append(f"blurry: {where} sharpness {lap_var:.1f} (needs {NEEDS_VAR:.0f})")
+        reasons.append(
+            Reason(
+                ReasonCode.BLUR,
+                f"The {where} is blurry.",
+                f"{where} sharpness (Laplacian variance) {lap_var:.1f}, needs {NEEDS_VAR:.0f}",
+            )
+        )
 
     exposure = _exposure(grey, hist, body, measures, reasons)
     contrast = _smoothstep(FLAT_STD, CONTRASTY_STD, luma_std)
     if contrast < 0.5:
         reasons.append(
-            f"low contrast: luma std {luma_std:.1f} (needs {(FLAT_STD + CONTRASTY_STD) / 2:.0f})"
+            Reason(
+                ReasonCode.CONTRAST,
+                "The image looks flat: it has little contrast.",
+                f"luma std {luma_std:.1f}, needs {(FLAT_STD + CONTRASTY_STD) / 2:.0f}",
+            )
         )
     blockiness = _blockiness(image, measures, reasons)
     saturation = _saturation(rgb, measures, reasons)
@@ -253,16 +267,21 @@ def _working_copy(image: Image.Image) -> np.ndarray:
 
 def _blank_or_black(
     hist: np.ndarray, mean_luma: float, max_channel_std: float, rgb: np.ndarray
-) -> str | None:
+) -> Reason | None:
     cumulative = np.cumsum(hist) / hist.sum()
     p99 = int(np.searchsorted(cumulative, 0.99))
     if mean_luma < BLACK_MEAN and p99 < BLACK_P99:
-        return f"black frame: mean luma {mean_luma:.1f}, 99% of pixels below {p99 + 1}"
+        return Reason(
+            ReasonCode.BLANK,
+            "The image is black.",
+            f"mean luma {mean_luma:.1f}, 99% of pixels below {p99 + 1}",
+        )
     if max_channel_std < BLANK_STD:
         colour = tuple(int(round(c)) for c in cv2.mean(rgb)[:3])
-        return (
-            f"blank frame: a single colour {colour} with almost no variation "
-            f"(channel std {max_channel_std:.1f})"
+        return Reason(
+            ReasonCode.BLANK,
+            f"The image is blank: one colour {colour} and nothing else.",
+            f"channel std {max_channel_std:.1f}",
         )
     return None
 
@@ -345,7 +364,7 @@ def _exposure(
     hist: np.ndarray,
     subject: np.ndarray | None,
     measures: dict[str, float],
-    reasons: list[str],
+    reasons: list[Reason],
 ) -> float:
     if subject is not None:
         # The backdrop is excluded: a 255 studio white is intended, not blown highlights.
@@ -372,22 +391,34 @@ def _exposure(
         level = 1.0 - _smoothstep(MEAN_OK_HIGH, MEAN_BAD_HIGH, region_mean)
     if high < 0.5:
         reasons.append(
-            f"overexposed: {clipped_high:.0%} of the {where} clipped to white (luma >= {CLIP_HIGH})"
+            Reason(
+                ReasonCode.EXPOSURE,
+                f"Overexposed: part of the {where} is blown out to white.",
+                f"{clipped_high:.0%} of the {where} at luma >= {CLIP_HIGH}",
+            )
         )
     if low < 0.5:
         reasons.append(
-            f"underexposed: {clipped_low:.0%} of the {where} crushed to black (luma <= {CLIP_LOW})"
+            Reason(
+                ReasonCode.EXPOSURE,
+                f"Underexposed: part of the {where} is crushed to black.",
+                f"{clipped_low:.0%} of the {where} at luma <= {CLIP_LOW}",
+            )
         )
     if level < 0.5:
         tone = "too dark" if region_mean < MEAN_OK_LOW else "too bright"
         reasons.append(
-            f"{tone}: mean luma of the {where} {region_mean:.0f} "
-            f"(comfortable {MEAN_OK_LOW:.0f}-{MEAN_OK_HIGH:.0f})"
+            Reason(
+                ReasonCode.EXPOSURE,
+                f"The {where} is {tone}.",
+                f"mean luma of the {where} {region_mean:.0f}, comfortable "
+                f"{MEAN_OK_LOW:.0f}-{MEAN_OK_HIGH:.0f}",
+            )
         )
     return min(high, low, level)
 
 
-def _blockiness(image: Image.Image, measures: dict[str, float], reasons: list[str]) -> float:
+def _blockiness(image: Image.Image, measures: dict[str, float], reasons: list[Reason]) -> float:
     """Share of 8x8 block boundaries in smooth areas that show a seam; 1 = no blocking."""
     grey = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2GRAY)
     seams = smooth = 0
@@ -409,13 +440,17 @@ def _blockiness(image: Image.Image, measures: dict[str, float], reasons: list[st
     score = 1.0 - _smoothstep(BLOCK_OK, BLOCK_BAD, fraction)
     if score < 0.5:
         reasons.append(
-            f"blocky: {fraction:.0%} of 8x8 block edges in smooth areas show JPEG seams "
-            f"(fine below {BLOCK_OK:.0%})"
+            Reason(
+                ReasonCode.ARTEFACTS,
+                "Compression blocks are visible (heavy JPEG).",
+                f"{fraction:.0%} of 8x8 block edges in smooth areas show seams, fine below "
+                f"{BLOCK_OK:.0%}",
+            )
         )
     return score
 
 
-def _saturation(rgb: np.ndarray, measures: dict[str, float], reasons: list[str]) -> float:
+def _saturation(rgb: np.ndarray, measures: dict[str, float], reasons: list[Reason]) -> float:
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
     vivid = cv2.inRange(hsv, (0, SAT_HIGH, SAT_MIN_VALUE), (180, 255, 255))
     fraction = cv2.countNonZero(vivid) / vivid.size
@@ -423,8 +458,11 @@ def _saturation(rgb: np.ndarray, measures: dict[str, float], reasons: list[str])
     score = 1.0 - _smoothstep(SAT_OK, SAT_BAD, fraction)
     if score < 0.5:
         reasons.append(
-            f"oversaturated: {fraction:.0%} of the frame at extreme saturation "
-            f"(fine below {SAT_OK:.0%})"
+            Reason(
+                ReasonCode.ARTEFACTS,
+                "The colours are oversaturated.",
+                f"{fraction:.0%} of the frame at extreme saturation, fine below {SAT_OK:.0%}",
+            )
         )
     return score
 

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 import imagehash
 from PIL import Image
 
+from review.vocabulary import Reason, ReasonCode
+
 # pHash looks at a 32x32 greyscale copy; shrinking a large frame to this side first with a box
 # filter (Image.reduce) gives the same bits to within noise and costs a fraction.
 _PHASH_SOURCE_SIDE = 256
@@ -29,7 +31,7 @@ def hamming(a: str, b: str) -> int:
 
 def style_score(
     phash: str, references: Iterable[str], *, ok: int, bad: int
-) -> tuple[float | None, int | None, list[str]]:
+) -> tuple[float | None, int | None, list[Reason]]:
     """(score, nearest distance, reasons); score None when the campaign has no references."""
     distances = [hamming(phash, ref) for ref in references]
     if not distances:
@@ -44,7 +46,10 @@ def style_score(
     reasons = []
     if score < 0.5:
         reasons.append(
-            f"off-style: perceptual-hash distance {nearest} to the nearest reference image "
-            f"(on style up to {ok})"
+            Reason(
+                ReasonCode.OFF_STYLE,
+                "It does not look like the campaign's style references.",
+                f"perceptual-hash distance {nearest} to the nearest reference, on style up to {ok}",
+            )
         )
     return score, nearest, reasons

@@ -3,14 +3,11 @@ from __future__ import annotations
 import pytest
 
 from generation.models import Campaign, Item, PromptTemplateVersion
-from generation.prompts import InputError
-from generation.services import (
-    campaign_submit,
-    derive_seed,
-    prompt_template_version_create,
-    recipe_create,
-)
+from generation.batching import derive_seed
+from generation.services import prompt_template_version_create, recipe_create
 from review.models import QualityPolicy
+from studio.errors import InputError
+from studio.launch import campaign_launch
 
 
 def submit(template_version, recipe, csv_bytes, **overrides):
@@ -22,7 +19,7 @@ def submit(template_version, recipe, csv_bytes, **overrides):
         "variations": 2,
         "base_seed": 7,
     } | overrides
-    return campaign_submit(**arguments)
+    return campaign_launch(**arguments)
 
 
 def test_it_creates_one_item_per_row_and_variation_with_resolved_prompts(
@@ -38,7 +35,7 @@ def test_it_creates_one_item_per_row_and_variation_with_resolved_prompts(
     assert first.params["steps"] == 2 and first.params["width"] == 64
     assert first.base_model == recipe.base_model
     assert first.status == Item.Status.QUEUED
-    assert len(callbacks) == 1  # one callback enqueues every batch after commit
+    assert len(callbacks) == 10  # one generation job per batch of 4, enqueued after commit
 
 
 def test_it_derives_reproducible_distinct_seeds_from_the_base_seed(
@@ -54,11 +51,13 @@ def test_it_derives_reproducible_distinct_seeds_from_the_base_seed(
 def test_it_batches_items_into_jobs_of_the_configured_size(
     settings, template_version, recipe, products_csv
 ):
-    settings.STUDIO_BATCH_SIZE = 4
+    # 5, not the default 4: the test fails if the setting the backend uses is not read.
+    settings.STUDIO_BATCH_SIZE_DIFFUSERS = 5
     campaign = submit(template_version, recipe, products_csv)
     job_ids = list(campaign.items.values_list("job_id", flat=True))
-    assert len(set(job_ids)) == 10
-    assert all(job_ids.count(job_id) == 4 for job_id in set(job_ids))
+    assert len(job_ids) == 40
+    assert len(set(job_ids)) == 8
+    assert all(job_ids.count(job_id) == 5 for job_id in set(job_ids))
 
 
 def test_it_creates_the_quality_policy_with_the_given_thresholds(

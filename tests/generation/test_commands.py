@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from generation.models import Campaign
-from tests.conftest import SHARED_FIXTURES
+from tests.conftest import FIXTURES
 
 
 def run(*args) -> str:
@@ -25,7 +25,7 @@ def test_campaign_create_prints_the_id_and_item_count_as_json(template_version, 
         "--template",
         "product-photo",
         "--csv",
-        str(SHARED_FIXTURES / "products.csv"),
+        str(FIXTURES / "products.csv"),
         "--recipe",
         "catalogue",
         "--variations",
@@ -43,7 +43,7 @@ def test_campaign_create_prints_the_id_and_item_count_as_json(template_version, 
         ({"--template": "nope"}, "template: no template named 'nope'"),
         ({"--recipe": "nope"}, "recipe: no recipe named 'nope'"),
         ({"--csv": "/nonexistent.csv"}, "csv: cannot read /nonexistent.csv"),
-        ({"--csv": str(SHARED_FIXTURES / "game_assets.csv")}, "column 'product_type' is missing"),
+        ({"--csv": str(FIXTURES / "game_assets.csv")}, "column 'product_type' is missing"),
         ({"--variations": "0"}, "variations: must be between 1"),
     ],
 )
@@ -53,7 +53,7 @@ def test_campaign_create_exits_2_with_the_message_and_creates_nothing(
     options = {
         "--name": "Shoes",
         "--template": "product-photo",
-        "--csv": str(SHARED_FIXTURES / "products.csv"),
+        "--csv": str(FIXTURES / "products.csv"),
         "--recipe": "catalogue",
     } | overrides
     args = [part for pair in options.items() for part in pair]

@@ -13,7 +13,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from generation.models import Campaign, Item
-from generation.prompts import InputError
 from generation.services import (
     campaign_cancel,
     campaign_pause,
@@ -23,6 +22,7 @@ from generation.services import (
     items_generate,
     items_reconcile,
 )
+from studio.errors import InputError
 
 
 def ids(campaign) -> list[str]:

@@ -19,7 +19,6 @@ from PIL import Image
 
 from generation.backends import BackendError
 from generation.models import CampaignRecipe, Item
-from generation.prompts import InputError
 from generation.services import (
     base_model_register,
     campaign_submit,
@@ -28,6 +27,7 @@ from generation.services import (
     prompt_template_version_create,
     recipe_create,
 )
+from studio.errors import InputError
 from tests.generation.conftest import png_bytes
 from tests.generation.test_remote_backends import CHECKPOINTS, SHA, txt2img_answer
 
@@ -109,7 +109,7 @@ def test_a_row_whose_purpose_has_no_recipe_is_refused_naming_row_and_column(temp
     with pytest.raises(InputError) as caught:
         submit(template, recipes["variation"], recipes={"hero": recipes["hero"]})
 
-    assert caught.value.errors == [
+    assert caught.value.messages() == [
         "csv: row 3, column 'purpose': 'thumbnail' has no recipe in this campaign "
         "(it has: hero, variation)"
     ]
@@ -165,7 +165,7 @@ def test_the_worker_batches_items_sharing_recipe_and_size_and_records_cost_and_t
     items = generate_all(campaign)
 
     assert all(i.status == Item.Status.SCORING for i in items)
-    assert sorted(i.params["batch_size"] for i in items) == [2, 2, 4, 4, 4, 4]
+    assert sorted(i.run["batch_size"] for i in items) == [2, 2, 4, 4, 4, 4]
     item = items[0]
     assert item.cost_detail["basis"] == "gpu_seconds"
     assert item.cost == (Decimal(str(item.duration_s)) * Decimal("3.60") / 3600).quantize(
@@ -184,7 +184,7 @@ def test_item_reproduce_check_regenerates_a_batch_invariant_item_alone_with_iden
         template, recipes["hero"], csv=b"color,thing\nred,shoe\nblue,bag\n", variations=2
     )
     item = generate_all(campaign)[1]
-    assert item.params["batch_size"] == 4 and item.params["batch_invariant"] is True
+    assert item.run["batch_size"] == 4 and item.run["batch_invariant"] is True
 
     out = io.StringIO()
     call_command("item_reproduce", str(item.pk), "--check", stdout=out)
@@ -200,7 +200,7 @@ def test_item_reproduce_check_regenerates_an_item_at_its_recorded_batch_size(
         template, recipes["hero"], csv=b"color,thing\nred,shoe\nblue,bag\n", variations=2
     )
     item = generate_all(campaign)[1]
-    assert item.params["batch_size"] == 4 and item.params["batch_invariant"] is False
+    assert item.run["batch_size"] == 4 and item.run["batch_invariant"] is False
     # The worker's setting may change later; the item's own record decides.
     settings.STUDIO_BATCH_INVARIANT = True
 
@@ -280,7 +280,7 @@ def test_an_automatic1111_campaign_runs_and_costs_the_configured_rate_per_image(
     assert item.status == Item.Status.SCORING
     assert item.cost == Decimal("0.002")
     assert item.cost_detail == {"basis": "per_image", "image_rate": "0.002"}
-    assert item.params["provider"]["sd_model_hash"] == SHA[:10]
+    assert item.run["provider"]["sd_model_hash"] == SHA[:10]
 
 
 def test_a_permanent_provider_error_fails_the_items_with_the_providers_message(
@@ -359,5 +359,5 @@ def test_an_automatic1111_rows_variations_get_consecutive_seeds_and_share_one_ca
 
     (call,) = provider.posts("/sdapi/v1/txt2img")
     assert json.loads(call[3])["batch_size"] == 3
-    assert [i.params["batch_size"] for i in items] == [3, 3, 3]
+    assert [i.run["batch_size"] for i in items] == [3, 3, 3]
     assert all(i.status == Item.Status.SCORING for i in items)

@@ -3,12 +3,12 @@ from __future__ import annotations
 import pytest
 
 from generation.prompts import (
-    InputError,
     check_rows_fit_template,
     parse_csv,
     render,
     template_placeholders,
 )
+from studio.errors import InputError
 
 
 def test_it_lists_placeholders_in_order_of_first_use():
@@ -53,10 +53,10 @@ def test_it_skips_blank_lines():
     assert len(parsed.rows) == 1
 
 
-def test_it_names_the_line_of_undecodable_bytes():
+def test_it_names_the_line_of_bytes_neither_utf8_nor_windows_1252():
     with pytest.raises(InputError) as error:
-        parse_csv(b"sku,name\nA-1,ok\nA-2,caf\xe9\n", max_rows=10)
-    assert "line 3 is not valid UTF-8" in str(error.value)
+        parse_csv(b"sku,name\nA-1,ok\nA-2,caf\x81\n", max_rows=10)
+    assert "line 3, byte 23 (0x81) is neither UTF-8 nor Windows-1252" in str(error.value)
 
 
 def test_it_refuses_an_empty_file():
@@ -98,4 +98,6 @@ def test_it_names_the_row_and_column_of_an_empty_value():
     parsed = parse_csv(b"sku,color\n1,red\n2,  \n", max_rows=10)
     with pytest.raises(InputError) as error:
         check_rows_fit_template(parsed, ["color"])
-    assert error.value.errors == ["csv: row 2, column 'color' is empty; the template needs {color}"]
+    assert error.value.messages() == [
+        "csv: row 2, column 'color' is empty; the template needs {color}"
+    ]

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from generation.prompts import InputError
 from generation.sizes import channel_size, generation_size
+from studio.errors import InputError
 
 
 def test_named_channels_and_custom_sizes_give_the_delivery_size():

@@ -10,10 +10,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from generation.prompts import InputError
 from review.quality import score_image
 from review.quality.similarity import hamming, phash_hex, style_score
 from review.services import item_score, reference_image_add
+from studio.errors import InputError
 from tests.conftest import item_as_generated
 from tests.review.conftest import make_image
 
@@ -46,8 +46,8 @@ def test_heavy_jpeg_compression_is_called_blocky(name) -> None:
     assert clean.scores["blockiness"] == 1.0
     assert fine.scores["blockiness"] > 0.9
     assert heavy.scores["blockiness"] < 0.3
-    assert any(r.startswith("blocky: ") for r in heavy.reasons)
-    assert not any(r.startswith("blocky: ") for r in fine.reasons)
+    assert any(r.code == "artefacts" and "blocks" in r.text for r in heavy.reasons)
+    assert not any("blocks" in r.text for r in fine.reasons)
 
 
 def test_an_aligned_checkerboard_is_not_mistaken_for_jpeg_blocks() -> None:
@@ -63,7 +63,7 @@ def test_extreme_saturation_is_flagged_and_normal_colour_is_not() -> None:
 
     assert normal.scores["saturation"] == 1.0
     assert loud.scores["saturation"] < 0.2
-    assert any(r.startswith("oversaturated: ") for r in loud.reasons)
+    assert any(r.code == "artefacts" and "oversaturated" in r.text for r in loud.reasons)
 
 
 def test_a_product_on_white_is_not_oversaturated() -> None:
@@ -96,7 +96,8 @@ def test_style_scores_the_distance_to_the_nearest_reference() -> None:
 
     assert on_style[0] == 1.0 and on_style[1] <= 4
     assert off_style[0] == 0.0
-    assert off_style[2][0].startswith("off-style: perceptual-hash distance")
+    assert off_style[2][0].code == "off-style"
+    assert off_style[2][0].detail.startswith("perceptual-hash distance")
     assert no_references == (None, None, [])
 
 
@@ -118,7 +119,7 @@ def test_an_image_far_from_the_campaigns_references_gets_a_low_style_score(
 
     assert near_result.scores["style"] == 1.0
     assert far_result.scores["style"] == 0.0
-    assert any(r.startswith("off-style: ") for r in far_result.reasons)
+    assert "off-style" in far_result.reason_codes
     assert far_result.verdict != "approved"
 
 
@@ -143,7 +144,9 @@ def test_a_near_duplicate_within_the_campaign_is_found_by_its_stored_hash(
     assert results[0].phash == phash_hex(make_image("sharp_scene"))
     assert results[0].scores["uniqueness"] == 1.0
     assert results[1].scores["uniqueness"] == 0.0
-    assert any(f"near-duplicate of item {first.pk}" in r for r in results[1].reasons)
+    assert any(
+        r["code"] == "duplicate" and f"item {first.pk}" in r["detail"] for r in results[1].reasons
+    )
     assert results[1].verdict != "approved"
     assert results[2].scores["uniqueness"] == 1.0
 

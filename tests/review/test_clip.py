@@ -88,9 +88,12 @@ def test_an_image_that_matches_an_unwanted_concept_better_than_its_prompt_is_fla
     (clean,) = clip_score_images([image], prompts=[best], unwanted=[[worst]])
 
     assert flagged.scores["clip_unwanted"] == 0.0
-    assert any(f"matches {best!r} better than its prompt" in r for r in flagged.reasons)
+    assert any(
+        r.code == "unwanted-concept" and f"matches {best!r} better than the prompt" in r.detail
+        for r in flagged.reasons
+    )
     assert clean.scores["clip_unwanted"] == 1.0
-    assert not any(r.startswith("unwanted concept") for r in clean.reasons)
+    assert not any(r.code == "unwanted-concept" for r in clean.reasons)
 
 
 def test_a_low_prompt_similarity_gives_an_off_prompt_reason(tiny_clip) -> None:
@@ -99,7 +102,8 @@ def test_a_low_prompt_similarity_gives_an_off_prompt_reason(tiny_clip) -> None:
     (result,) = clip_score_images([make_image("product")], prompts=["shoe"], unwanted=[[]])
 
     assert result.scores["clip_match"] == 0.0
-    assert result.reasons[0].startswith("off-prompt: CLIP similarity to the prompt")
+    assert result.reasons[0].code == "off-prompt"
+    assert result.reasons[0].detail.startswith("CLIP similarity to the prompt")
 
 
 def test_the_quality_job_records_clip_scores_with_the_campaigns_unwanted_concepts(
@@ -112,8 +116,8 @@ def test_the_quality_job_records_clip_scores_with_the_campaigns_unwanted_concept
     result = item_score(item_id=item.pk)
 
     assert {"clip_match", "clip_unwanted"} <= set(result.scores)
-    assert "measure_clip_unwanted_max" in result.scores
-    assert not any(r.startswith("note: CLIP scoring skipped") for r in result.reasons)
+    assert "clip_unwanted_max" in result.measures
+    assert result.notes == []
 
 
 def test_the_quality_job_notes_when_clip_was_skipped(settings, campaign) -> None:
@@ -123,9 +127,7 @@ def test_the_quality_job_notes_when_clip_was_skipped(settings, campaign) -> None
     result = item_score(item_id=item.pk)
 
     assert "clip_match" not in result.scores
-    assert result.reasons[-1] == (
-        "note: CLIP scoring skipped: no CLIP model configured (STUDIO_CLIP_MODEL)"
-    )
+    assert result.notes == ["CLIP scoring skipped: no CLIP model configured (STUDIO_CLIP_MODEL)"]
 
 
 def test_a_batch_job_scores_its_images_together_and_an_unreadable_one_does_not_stop_the_rest(

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalogue.models import Asset
-from catalogue.services import asset_publish
+from catalogue.services import asset_publish, asset_withdraw
 from generation.models import Item
 from review.models import ReviewDecision, ReviewTask
 from review.selectors import calibration, reviewer_stats
@@ -88,16 +88,46 @@ def test_undoing_a_rejection_adds_an_entry_and_puts_the_image_back_in_front_of_t
     assert review_task_claim_next(user=reviewer).pk == task.pk
 
 
-def test_undoing_an_approval_withdraws_the_published_asset(reviewer, review_items):
-    task = _decide(reviewer, "approved")
-    asset = asset_publish(item_id=task.item_id)
+def test_undoing_an_approval_withdraws_the_published_asset_and_approving_again_restores_it(
+    reviewer, review_items, stages_inline
+):
+    with stages_inline():
+        task = _decide(reviewer, "approved")
+    asset = Asset.objects.get(item_id=task.item_id)
     assert asset.status == Asset.Status.PUBLISHED
 
-    review_decision_undo(user=reviewer)
+    with stages_inline():
+        review_decision_undo(user=reviewer)
 
     asset.refresh_from_db()
     assert asset.status == Asset.Status.WITHDRAWN
+    assert asset.withdrawn_reason == Asset.Withdrawal.REVIEW
     assert Item.objects.get(pk=task.item_id).status == Item.Status.REVIEW
+
+    with stages_inline():
+        _decide(reviewer, "approved")
+    asset.refresh_from_db()
+    assert asset.status == Asset.Status.PUBLISHED and asset.withdrawn_reason == ""
+
+
+def test_an_asset_an_admin_withdrew_stays_withdrawn_through_undo_and_approval(
+    reviewer, admin_user, review_items, stages_inline
+):
+    with stages_inline():
+        task = _decide(reviewer, "approved")
+    asset = Asset.objects.get(item_id=task.item_id)
+    assert asset_withdraw(asset=asset, user=admin_user, note="model release expired")
+
+    with stages_inline():
+        review_decision_undo(user=reviewer)
+    with stages_inline():
+        _decide(reviewer, "approved")
+
+    asset.refresh_from_db()
+    assert asset.status == Asset.Status.WITHDRAWN
+    assert asset.withdrawn_reason == Asset.Withdrawal.ADMIN
+    assert asset.withdrawn_by == admin_user
+    assert asset.withdrawn_note == "model release expired"
 
 
 def test_an_approval_undone_before_publishing_is_never_published(reviewer, review_items):
@@ -301,7 +331,7 @@ def test_crossed_thresholds_are_refused_naming_the_field(manager_client, campaig
     response = manager_client.post(url, {"approve_at": "0.3", "reject_below": "0.8"})
 
     assert response.status_code == 200
-    assert "must not be above" in response.content.decode()
+    assert "0.8 is above approve_at 0.3" in response.content.decode()
     campaign.quality_policy.refresh_from_db()
     assert campaign.quality_policy.approve_at != 0.3
 

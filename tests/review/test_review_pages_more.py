@@ -44,7 +44,7 @@ def test_after_a_rejection_the_page_offers_undo_and_send_back(
     task = _claimed(reviewer)
     reviewer_client.post(
         reverse("review:decide", args=[task.pk]),
-        {"token": str(task.lease_token), "decision": "rejected", "reason_code": "blurry"},
+        {"token": str(task.lease_token), "decision": "rejected", "reason_code": "blur"},
     )
 
     page = reviewer_client.get(reverse("review:queue")).content.decode()
@@ -75,7 +75,7 @@ def test_the_send_back_button_queues_a_new_item(
     task = _claimed(reviewer)
     reviewer_client.post(
         reverse("review:decide", args=[task.pk]),
-        {"token": str(task.lease_token), "decision": "rejected", "reason_code": "blurry"},
+        {"token": str(task.lease_token), "decision": "rejected", "reason_code": "blur"},
     )
 
     with django_capture_on_commit_callbacks(execute=False):

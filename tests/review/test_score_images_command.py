@@ -55,7 +55,7 @@ def test_json_output_is_one_object_per_image_with_the_policy_verdict(
             "blockiness",
             "saturation",
         }
-    assert rows[1]["reasons"][0].startswith("blank frame: ")
+    assert rows[1]["reasons"][0]["code"] == "blank"
 
 
 def test_the_command_gives_exactly_what_score_image_and_decide_give(
@@ -69,7 +69,7 @@ def test_the_command_gives_exactly_what_score_image_and_decide_give(
         decision = decide(card, **default_policy())
         assert row["verdict"] == decision.verdict
         assert row["overall"] == pytest.approx(decision.overall, abs=1e-4)
-        assert row["reasons"] == decision.reasons
+        assert row["reasons"] == [reason.as_dict() for reason in decision.reasons]
         assert row["scores"] == pytest.approx(card.scores, abs=1e-4)
 
 
@@ -100,7 +100,7 @@ def test_without_json_it_prints_a_readable_line_per_image(
     assert lines[0].startswith(f"{good}: approved (overall 1.00;")
     assert "no problems found" in lines[0]
     assert lines[1].startswith(f"{blank}: rejected (overall 0.00;")
-    assert "blank frame: " in lines[1]
+    assert "The image is blank" in lines[1]
 
 
 def test_an_unreadable_file_is_reported_and_the_others_are_still_scored(
@@ -192,6 +192,6 @@ def test_with_clip_but_no_model_configured_it_notes_the_skip(
 
     assert "clip_match" not in row["scores"]
     assert row["notes"] == [
-        "note: CLIP scoring skipped: no CLIP model configured (STUDIO_CLIP_MODEL)"
+        "CLIP scoring skipped: no CLIP model configured (STUDIO_CLIP_MODEL)"
     ]
     assert row["verdict"] == "approved"

@@ -45,7 +45,8 @@ def test_scoring_a_blank_frame_rejects_it_whatever_the_thresholds(campaign):
     item_score(item_id=item.pk)
     item.refresh_from_db()
     assert item.status == Item.Status.REJECTED
-    assert any("blank" in reason for reason in item.quality.reasons)
+    assert "blank" in item.quality.reason_codes
+    assert item.quality.hard_fail
 
 
 def test_scoring_twice_scores_once(campaign):

@@ -4,8 +4,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from generation.models import Campaign, Priority
-from generation.prompts import InputError
 from generation.services import ACTIONS, campaign_control, campaign_set_priority
+from studio.errors import InputError
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         try:
             if action == "priority":
                 if not value:
-                    raise InputError(f"priority: give one of {', '.join(Priority.values)}")
+                    raise InputError("priority", f"give one of {', '.join(Priority.values)}")
                 campaign_set_priority(campaign=campaign, priority=value)
                 message = f"{campaign} priority is now {value}."
             else:

@@ -4,8 +4,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from generation.models import Item
-from generation.prompts import InputError
 from generation.services import item_reproduce
+from studio.errors import InputError
 
 
 class Command(BaseCommand):

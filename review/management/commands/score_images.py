@@ -102,7 +102,8 @@ class Command(BaseCommand):
                         "verdict": decision.verdict,
                         "overall": round(decision.overall, 4),
                         "scores": scores,
-                        "reasons": decision.reasons,
+                        "reasons": [reason.as_dict() for reason in decision.reasons],
+                        "basis": decision.basis,
                         "measures": {k: round(v, 4) for k, v in card.measures.items()},
                         "notes": notes,
                     },
@@ -111,8 +112,10 @@ class Command(BaseCommand):
             )
         else:
             numbers = " ".join(f"{name}={value:.2f}" for name, value in scores.items())
-            # The last reason is the policy's threshold line; the others say what is wrong.
-            problems = "; ".join(decision.reasons[:-1]) or "no problems found"
+            problems = (
+                "; ".join(f"{r.text} ({r.detail})" for r in decision.reasons)
+                or "no problems found"
+            )
             self.stdout.write(
                 f"{path}: {decision.verdict} (overall {decision.overall:.2f}; {numbers}) "
                 f"- {problems}" + "".join(f" ({note})" for note in notes)

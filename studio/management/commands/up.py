@@ -31,9 +31,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from studio import embedded
+from studio.queues import QUEUES
 from studio.services import demo_users_ensure, roles_ensure
 
-QUEUES = ("generation", "quality", "delivery")
 # Jobs run inside the worker process (no fork per job): the generation worker keeps its model
 # loaded between jobs, and CUDA cannot be used in a child forked after the parent touched it.
 WORKER_CLASS = "rq.worker.SimpleWorker"
@@ -254,14 +254,14 @@ class Command(BaseCommand):
         warned = False
         while not self._stopping.is_set():
             try:
-                from generation.services import items_reconcile
+                from studio.reconcile import reconcile
             except ImportError as exc:
                 if not warned:
                     self._warn(f"studio: reconciler disabled for now: {exc}")
                     warned = True
             else:
                 try:
-                    counts = items_reconcile()
+                    counts = reconcile()
                     if isinstance(counts, dict) and any(counts.values()):
                         self._say(f"studio: reconciler: {counts}")
                 except Exception as exc:  # noqa: BLE001 - one bad pass must not end the loop

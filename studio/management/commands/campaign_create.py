@@ -6,8 +6,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from generation.models import PromptTemplate, Recipe
-from generation.prompts import InputError
-from generation.services import campaign_submit
+from studio.errors import InputError
+from studio.launch import campaign_launch
 
 
 class Command(BaseCommand):
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         except OSError as exc:
             fail(f"csv: cannot read {path}: {exc.strerror or exc}")
         try:
-            campaign = campaign_submit(
+            campaign = campaign_launch(
                 name=opts["name"],
                 template_version=version,
                 recipe=recipe,
@@ -57,7 +57,7 @@ class Command(BaseCommand):
                 reject_below=opts["reject_below"],
             )
         except InputError as exc:
-            fail("\n".join(exc.errors))
+            fail("\n".join(exc.messages()))
         count = campaign.items.count()
         if opts["json"]:
             self.stdout.write(json.dumps({"id": str(campaign.pk), "items": count}))

@@ -4,11 +4,11 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from generation.services import items_reconcile
+from studio.reconcile import reconcile
 
 
 class Command(BaseCommand):
     help = "Re-enqueue work lost with a worker or with Redis (the database is the truth)."
 
     def handle(self, *args, **options):
-        self.stdout.write(json.dumps(items_reconcile()))
+        self.stdout.write(json.dumps(reconcile()))

@@ -1,0 +1,74 @@
+"""The stages of the line and the one way to hand work to a stage.
+
+A stage names its queue and its job as a dotted path, so an upstream app starts the next stage
+without importing it (RQ imports the job in the worker). This module imports no app.
+
+Enqueueing always waits for the surrounding transaction to commit (``transaction.on_commit``;
+django-rq's own commit mode is off, see settings.RQ): a worker must never see an id whose row
+is not committed yet, and a rolled-back write enqueues nothing. If Redis is down at commit the
+job is lost but the row is not: the reconciler finds it from the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+GENERATION = "generation"
+QUALITY = "quality"
+DELIVERY = "delivery"
+QUEUES = (GENERATION, QUALITY, DELIVERY)
+
+
+@dataclass(frozen=True)
+class Stage:
+    queue: str
+    job: str  # dotted path of a function that takes a list of ids
+    timeout_setting: str  # the settings name holding the job timeout (seconds)
+    retries: tuple[int, ...]  # seconds between RQ retries; one entry per retry
+    failure_ttl: int = 7 * 24 * 3600
+
+
+STAGES: dict[str, Stage] = {
+    # Items in, generated PNGs out (GPU workers, SimpleWorker: the model stays in memory).
+    "generate": Stage(
+        GENERATION, "generation.jobs.generate_items", "JOB_TIMEOUT_GENERATION", (10, 60)
+    ),
+    # Generated items in, a verdict out: approved, review or rejected.
+    "score": Stage(QUALITY, "review.jobs.score_items", "JOB_TIMEOUT_QUALITY", (5, 30, 120)),
+    # Items whose approval changed: the catalogue publishes, restores or withdraws their asset.
+    "deliver": Stage(DELIVERY, "catalogue.jobs.sync_assets", "JOB_TIMEOUT_DELIVERY", (5, 30, 120)),
+}
+
+
+def enqueue(stage: str, ids, *, job_id: str | None = None, at_front: bool = False) -> None:
+    """Hand ``ids`` (one id or a list) to ``stage`` once the current transaction commits."""
+    spec = STAGES[stage]
+    ids = [str(pk) for pk in (ids if isinstance(ids, list | tuple) else [ids])]
+    if not ids:
+        return
+    transaction.on_commit(lambda: _push(spec, ids, job_id=job_id, at_front=at_front))
+
+
+def _push(spec: Stage, ids: list[str], *, job_id: str | None, at_front: bool) -> None:
+    import django_rq
+    from django.conf import settings
+    from rq import Retry
+
+    django_rq.get_queue(spec.queue).enqueue(
+        spec.job,
+        ids,
+        job_id=job_id,
+        job_timeout=getattr(settings, spec.timeout_setting),
+        retry=Retry(max=len(spec.retries), interval=list(spec.retries)),
+        failure_ttl=spec.failure_ttl,
+        at_front=at_front,
+    )
+
+
+def connection():
+    """The Redis connection the queues use (job lookups by the reconciler)."""
+    import django_rq
+
+    return django_rq.get_connection(GENERATION)
