@@ -16,6 +16,9 @@ from review.selectors import review_decisions_for_item
 from studio.roles import ALL_ROLES, role_required
 
 SEARCH_LIMIT = 60
+# What the media view serves: images the pipeline wrote. Anything else in storage (a CSV kept
+# between form posts, say) is not for every role to download.
+MEDIA_FOLDERS = ("items", "thumbnails", "references")
 
 
 def _get_asset_for_user(request: HttpRequest, pk) -> Asset:
@@ -71,6 +74,8 @@ def _safe_storage_name(path: str) -> str:
         raise Http404("No such file.")
     parts = PurePosixPath(path).parts
     if any(part in ("..", ".") for part in parts) or ":" in parts[0]:
+        raise Http404("No such file.")
+    if parts[0] not in MEDIA_FOLDERS:
         raise Http404("No such file.")
     return "/".join(parts)
 

@@ -35,13 +35,14 @@ def template_placeholders(body: str, *, field_name: str = "template") -> list[st
             continue
         if not _PLACEHOLDER_NAME.match(name):
             raise InputError(
-                field_name, f"placeholder {{{name}}} is not a column name "
-                "(use letters, digits and underscores, e.g. {product_type})"
+                field_name,
+                f"placeholder {{{name}}} is not a column name "
+                "(use letters, digits and underscores, e.g. {product_type})",
             )
         if spec or conversion:
             raise InputError(
-                field_name, f"placeholder {{{name}}} has a format or conversion; "
-                "use a plain {name}"
+                field_name,
+                f"placeholder {{{name}}} has a format or conversion; use a plain {{name}}",
             )
         if name not in names:
             names.append(name)
@@ -100,8 +101,9 @@ def decode_csv(data: bytes, encoding: str = "auto") -> tuple[str, str, str]:
     """
     if data.startswith(b"PK\x03\x04"):
         raise InputError(
-            "csv", "this is an Excel workbook (.xlsx), not a CSV; in Excel use Save As and "
-            "choose CSV UTF-8"
+            "csv",
+            "this is an Excel workbook (.xlsx), not a CSV; in Excel use Save As and "
+            "choose CSV UTF-8",
         )
     if encoding == "auto":
         if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -126,8 +128,8 @@ def decode_csv(data: bytes, encoding: str = "auto") -> tuple[str, str, str]:
                         f"(0x{data[exc.start]:02X}) is not Windows-1252 either"
                     )
                 raise InputError(
-                    "csv", f"{problem}; choose its encoding under Encoding, or save the file as "
-                    "UTF-8"
+                    "csv",
+                    f"{problem}; choose its encoding under Encoding, or save the file as UTF-8",
                 ) from None
             seen = data[first : first + 1].decode("cp1252")
             return text, "windows-1252", f"the file is not UTF-8: {where} is {seen!r}"
@@ -139,8 +141,9 @@ def decode_csv(data: bytes, encoding: str = "auto") -> tuple[str, str, str]:
     except UnicodeDecodeError as exc:
         line = _line_of(data, exc.start, codec)
         raise InputError(
-            "csv", f"line {line} is not valid {ENCODINGS[encoding]} (byte {exc.start}); choose "
-            "its encoding under Encoding, or save the file as UTF-8"
+            "csv",
+            f"line {line} is not valid {ENCODINGS[encoding]} (byte {exc.start}); choose "
+            "its encoding under Encoding, or save the file as UTF-8",
         ) from None
     return text.removeprefix("\ufeff"), encoding, ""
 
@@ -178,8 +181,9 @@ def parse_csv(data: bytes, *, max_rows: int, encoding: str = "auto") -> ParsedCs
     text, encoding, encoding_note = decode_csv(data, encoding)
     if "\x00" in text:
         raise InputError(
-            "csv", "the file contains NUL bytes; is it really a CSV? (a UTF-16 file without a "
-            "byte-order mark needs its encoding chosen)"
+            "csv",
+            "the file contains NUL bytes; is it really a CSV? (a UTF-16 file without a "
+            "byte-order mark needs its encoding chosen)",
         )
     delimiter = detect_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -221,8 +225,9 @@ def parse_csv(data: bytes, *, max_rows: int, encoding: str = "auto") -> ParsedCs
             )
             if len(rows) > max_rows:
                 raise InputError(
-                    "csv", f"more than {max_rows} rows (the configured limit, "
-                    "STUDIO_MAX_CSV_ROWS); split the file into several campaigns"
+                    "csv",
+                    f"more than {max_rows} rows (the configured limit, "
+                    "STUDIO_MAX_CSV_ROWS); split the file into several campaigns",
                 )
     except csv.Error as exc:
         raise InputError("csv", f"line {reader.line_num}: {exc}") from None
@@ -247,8 +252,9 @@ def check_rows_fit_template(parsed: ParsedCsv, placeholders: list[str]) -> None:
         looks = [name for mark, name in DELIMITERS.items() if mark in only]
         if looks:
             raise InputError(
-                "csv", f"the header is one column, {only!r}; it looks {looks[0]}-separated but "
-                "could not be split that way (check the quotes in the first line)"
+                "csv",
+                f"the header is one column, {only!r}; it looks {looks[0]}-separated but "
+                "could not be split that way (check the quotes in the first line)",
             )
     if missing:
         raise InputError(

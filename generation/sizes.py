@@ -61,8 +61,9 @@ def platform_channel(platform: str) -> str:
     if name in CHANNELS or _CUSTOM.match(name):
         return name
     raise InputError(
-        "csv", f"{platform.strip()!r} is not a platform with a known size (known: "
-        f"{', '.join(CHANNELS)}; or write a size as WIDTHxHEIGHT)"
+        "csv",
+        f"{platform.strip()!r} is not a platform with a known size (known: "
+        f"{', '.join(CHANNELS)}; or write a size as WIDTHxHEIGHT)",
     )
 
 
@@ -84,8 +85,9 @@ def generation_size(
     ratio = target_width / target_height
     if not 1 / MAX_ASPECT <= ratio <= MAX_ASPECT:
         raise InputError(
-            "channels", f"{target_width}x{target_height} is more elongated than "
-            f"{MAX_ASPECT:g}:1; the model cannot generate it (crop a wider image instead)"
+            "channels",
+            f"{target_width}x{target_height} is more elongated than "
+            f"{MAX_ASPECT:g}:1; the model cannot generate it (crop a wider image instead)",
         )
     multiple = MULTIPLE.get(backend, 8)
     area = native_width * native_height
@@ -96,7 +98,8 @@ def generation_size(
     for side in (width, height):
         if not MIN_SIDE <= side <= MAX_SIDE:
             raise InputError(
-                "channels", f"{target_width}x{target_height} would need {width}x{height}, "
-                f"outside the {MIN_SIDE}-{MAX_SIDE} px the model supports"
+                "channels",
+                f"{target_width}x{target_height} would need {width}x{height}, "
+                f"outside the {MIN_SIDE}-{MAX_SIDE} px the model supports",
             )
     return width, height

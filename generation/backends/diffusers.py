@@ -86,16 +86,6 @@ def cache_info() -> dict[str, Any]:
         }
 
 
-def clear_cache() -> None:
-    """Drop every loaded pipeline and remembered hash (tests; recovery after a CUDA error)."""
-    with _lock:
-        _pipelines.clear()
-        _verified.clear()
-        for name in _counters:
-            _counters[name] = 0
-        _empty_cuda_cache()
-
-
 def generate(
     model: ModelSpec,
     loras: list[LoraSpec],
@@ -129,8 +119,7 @@ def generate(
             entry = _pipeline(model)
             _apply_loras(entry, loras)
             if batch_invariant is None:
-                flag = _setting("STUDIO_BATCH_INVARIANT", "false").strip().lower()
-                batch_invariant = flag in ("1", "true", "yes", "on")
+                batch_invariant = _flag("STUDIO_BATCH_INVARIANT")
             return _run(entry, requests, batch_invariant=batch_invariant)
         except BackendError:
             raise
@@ -207,6 +196,16 @@ def _verify_file(source: str, expected: str, *, what: str) -> None:
 
 
 # --- torch, devices and loading -------------------------------------------------------------
+
+
+def _flag(name: str) -> bool:
+    """A boolean Studio setting; outside Django, the environment read by studio.env's rules."""
+    value = _setting(name, "")
+    if value in ("True", "False"):
+        return value == "True"
+    from studio.env import env_bool
+
+    return env_bool(name, default=False)
 
 
 def _setting(name: str, default: str) -> str:

@@ -31,7 +31,7 @@ from generation.prompts import (
 )
 from generation.services.dispatch import items_dispatch
 from generation.services.status import campaign_reopen
-from generation.sizes import channel_size, check_size, generation_size
+from generation.sizes import channel_size, check_size, generation_size, platform_channel
 from studio.errors import FieldError, InputError
 
 PURPOSE_COLUMN = "purpose"
@@ -137,7 +137,8 @@ def campaign_plan(
     """
     if not 1 <= variations <= settings.STUDIO_MAX_VARIATIONS:
         raise InputError(
-            "variations", f"must be between 1 and {settings.STUDIO_MAX_VARIATIONS}, got {variations}"
+            "variations",
+            f"must be between 1 and {settings.STUDIO_MAX_VARIATIONS}, got {variations}",
         )
     by_purpose = {recipe.purpose: recipe}
     for purpose, extra in (recipes or {}).items():
@@ -173,7 +174,6 @@ def campaign_plan(
         row_purposes.append(purpose)
     if errors:
         raise InputError(errors)
-    from generation.sizes import platform_channel  # TODO: move up to the module's imports
 
     platforms: list[str] = []
     row_outputs: list[list[Output]] = []

@@ -50,6 +50,24 @@ def _nav_links(page) -> list[str]:
     return page.locator("header.site-header nav ul:first-of-type a").all_inner_texts()
 
 
+def _contrast(page, selector: str) -> float:
+    """WCAG contrast ratio of an element's text colour against its background colour."""
+    return page.locator(selector).evaluate(
+        """element => {
+            const style = getComputedStyle(element);
+            const luminance = css => {
+                const [r, g, b] = css.match(/[\\d.]+/g).slice(0, 3).map(Number).map(v => {
+                    v /= 255;
+                    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+                });
+                return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+            };
+            const [a, b] = [luminance(style.color), luminance(style.backgroundColor)];
+            return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        }"""
+    )
+
+
 def test_the_type_is_compact_and_nothing_overflows_the_width(live_server, open_as, asset):
     page = open_as("rosa", "reviewer")
     page.goto(f"{live_server.url}/catalogue/")
@@ -78,6 +96,8 @@ def test_error_pages_and_empty_states_draw_svg_icons_not_emoji(live_server, open
     icon = page.locator("main .empty svg.icon")
     assert icon.bounding_box()["width"] >= 24
     assert not EMOJI.search(page.locator("main").inner_text())
+    # The secondary button is light and quiet, but its label stays readable.
+    assert _contrast(page, "main .empty [role=button].secondary") >= 4.5
     page.screenshot(path="/tmp/studio_403.png", full_page=True)
 
     page.goto(f"{live_server.url}/catalogue/?q=zeppelin")

@@ -170,3 +170,14 @@ def test_media_refuses_an_absolute_path(client, reviewer):
     client.force_login(reviewer)
 
     assert client.get("/media//etc/passwd").status_code == 404
+
+
+def test_media_serves_only_the_pipelines_images_not_other_stored_files(client, reviewer, settings):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    name = default_storage.save("uploads/pending/kept.csv", ContentFile(b"sku,name\n1,a\n"))
+    client.force_login(reviewer)
+
+    assert default_storage.exists(name)
+    assert client.get("/media/" + name).status_code == 404

@@ -44,7 +44,8 @@ def test_a_long_name_is_truncated_on_the_dashboard_with_the_full_name_on_hover(
 
     page = creative_client.get(reverse("generation:dashboard")).content.decode()
 
-    assert f'class="campaign-name truncate" href="{reverse("generation:campaign", args=[campaign.pk])}" title="{LONG_NAME}"' in page
+    url = reverse("generation:campaign", args=[campaign.pk])
+    assert f'class="campaign-name truncate" href="{url}" title="{LONG_NAME}"' in page
 
 
 def test_a_long_name_wraps_in_the_campaign_heading_and_is_cut_in_the_window_title(
@@ -66,10 +67,12 @@ def test_cancel_is_a_danger_action_that_says_how_many_queued_images_it_cancels(
 ):
     page = campaign_page(creative_client, campaign)
 
-    assert '<details class="danger-zone">' in page
-    assert "Cancel 40 queued images? This cannot be undone." in page
-    assert 'name="confirm" value="yes"' in page
-    assert 'class="contrast"' not in page
+    one_click, behind_the_question = page.split('<details class="danger-zone">')
+    assert cancel_url(campaign) not in one_click
+    assert reverse("generation:campaign_action", args=[campaign.pk, "pause"]) in one_click
+    assert "Cancel 40 queued images? This cannot be undone." in behind_the_question
+    assert 'name="confirm" value="yes"' in behind_the_question
+    assert '<button type="submit" class="contrast">Yes, cancel 40 images</button>' in page
 
 
 def test_a_cancel_without_confirm_asks_and_cancels_nothing(creative_client, campaign):
@@ -134,7 +137,9 @@ def test_a_card_names_the_product_of_its_row(client, manager, campaign):
 
     page = campaign_page(client, campaign)
 
-    assert '<span class="product" title="SH-1001 · Aero Runner">SH-1001 · Aero Runner</span>' in page
+    assert (
+        '<span class="product" title="SH-1001 · Aero Runner">SH-1001 · Aero Runner</span>' in page
+    )
     assert "row 1 · #1" not in page
 
 
@@ -181,9 +186,7 @@ def test_a_card_rejected_by_a_reviewer_shows_the_reviewers_reason(client, manage
     assert "Noisy" not in page
 
 
-def test_the_status_filter_shows_only_that_status_and_offers_the_others(
-    client, manager, campaign
-):
+def test_the_status_filter_shows_only_that_status_and_offers_the_others(client, manager, campaign):
     route_items(campaign, to="approved", count=2)
     client.force_login(manager)
 
@@ -275,20 +278,18 @@ def test_cancelled_images_are_counted_apart_from_finished_ones(client, manager, 
 
     assert "<strong>0/4</strong><small>finished (0%) · 36 cancelled</small>" in page
     assert "40/40" not in page
-    assert "0/4<br><small class=\"muted\">36 cancelled</small>" in dashboard
+    assert '0/4<br><small class="muted">36 cancelled</small>' in dashboard
     assert "40/40" not in dashboard
 
 
 def test_big_counts_are_grouped_by_thousands():
-    progress = Progress(
-        {"approved": 4, "cancelled": 1996}, campaign_status="cancelled"
-    )
+    progress = Progress({"approved": 4, "cancelled": 1996}, campaign_status="cancelled")
     html = render_to_string(
         "generation/dashboard.html#campaigns",
         {"rows": [(_FakeCampaign(), progress)], "page": None, "studio_roles": []},
     )
 
-    assert "4/4<br><small class=\"muted\">1,996 cancelled</small>" in html
+    assert '4/4<br><small class="muted">1,996 cancelled</small>' in html
 
 
 class _FakeCampaign:
@@ -300,9 +301,7 @@ class _FakeCampaign:
 
 
 def test_progress_counts_planned_finished_and_cancelled_items():
-    progress = Progress(
-        {"approved": 3, "failed": 1, "review": 4, "cancelled": 1992}
-    )
+    progress = Progress({"approved": 3, "failed": 1, "review": 4, "cancelled": 1992})
 
     assert (progress.total, progress.planned, progress.finished) == (2000, 8, 4)
     assert progress.cancelled == 1992

@@ -78,9 +78,9 @@ def test_it_creates_the_quality_policy_with_the_given_thresholds(
             "row 2, column 'color' is empty",
         ),
         (
-            b"product_type,name,color,material\nboot,a,r\xffd,mesh\n",
+            b"product_type,name,color,material\nboot,a,r\x81d,mesh\n",
             {},
-            "line 2 is not valid UTF-8",
+            "line 2, byte 41 (0x81) is neither UTF-8 nor Windows-1252",
         ),
         (b"product_type,name,color,material\n", {}, "header but no rows"),
         (b"", {}, "the file is empty"),

@@ -262,7 +262,9 @@ def test_a_kept_file_is_used_by_the_preview_too(
         reverse("generation:campaign_create"),
         form_data(template_version, recipe, products_csv, name=""),
     )
-    data = form_data(template_version, recipe, b"") | {"csv_token": first.context["form"].kept.token}
+    data = form_data(template_version, recipe, b"") | {
+        "csv_token": first.context["form"].kept.token
+    }
     del data["csv_file"]
 
     response = creative_client.post(reverse("generation:campaign_preview"), data, **HTMX)

@@ -4,7 +4,9 @@ version", and the History page that records who did which."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.admin.models import LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
 from generation import services
@@ -55,6 +57,13 @@ def history(client, obj) -> str:
     return client.get(url).content.decode()
 
 
+def entries(obj) -> list[tuple[int, str]]:
+    found = LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk)
+    ).order_by("pk")
+    return [(entry.action_flag, entry.get_change_message()) for entry in found]
+
+
 def shown_messages(response) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
@@ -79,6 +88,8 @@ def test_adding_an_active_recipe_version_retires_the_old_one_instead_of_a_constr
     assert response.status_code == 302, response.content.decode()
     assert (added.is_active, added.steps, added.width, added.height) == (True, 20, 512, 768)
     assert not recipe.is_active
+    assert entries(added) == [(ADDITION, "Added v2"), (CHANGE, "Activated v2 (was v1)")]
+    assert entries(recipe) == [(CHANGE, "Retired v1 (v2 activated)")]
 
 
 def test_a_recipe_version_added_inactive_leaves_the_active_one_alone(staff_client, recipe):
@@ -164,7 +175,8 @@ def test_adding_a_base_model_in_the_admin_records_the_addition_and_the_activatio
     assert "Added v2" in page
     assert "Activated v2 (was v1)" in page
     assert "ada" in page
-    assert LogEntry.objects.filter(object_id=str(added.pk), change_message="Added.").count() == 0
+    # The service's entries only: no bare "Added." from the admin besides them.
+    assert entries(added) == [(ADDITION, "Added v2"), (CHANGE, "Activated v2 (was v1)")]
     assert "Retired v1 (v2 activated)" in history(staff_client, base_model)
 
 
@@ -232,6 +244,19 @@ def test_activating_needs_the_admin(client, creative, recipe):
     assert not recipe.is_active
 
 
+def test_activating_needs_the_permission_to_change_the_version(client, django_user_model, recipe):
+    services.recipe_create(name="catalogue", base_model=recipe.base_model, steps=9)
+    viewer = django_user_model.objects.create_user("vera", password="pw-1-vera", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_recipe"))
+    client.force_login(viewer)
+
+    response = client.post(activate_url(recipe))
+
+    recipe.refresh_from_db()
+    assert response.status_code == 403
+    assert not recipe.is_active
+
+
 def test_the_changelist_action_activates_the_selected_versions(staff_client, base_model):
     newer = services.base_model_register(name="sd15", source="another/checkpoint")
     other = services.base_model_register(name="sdxl", source="stabilityai/sdxl", activate=False)
@@ -294,7 +319,9 @@ def test_a_prompt_template_is_rolled_back_without_retyping_it(staff_client, temp
             },
         )
     assert template.active_version().version == 3
-    assert "Activate this version" in staff_client.get(change_url).content.decode()
+    page = staff_client.get(change_url).content.decode()
+    assert "Activate this version" in page
+    assert f'<option value="{template_version.pk}">v1</option>' in page
 
     response = staff_client.post(activate_url(template), {"version": template_version.pk})
 
