@@ -41,8 +41,8 @@ class QualityPolicyAdmin(admin.ModelAdmin):
 
 @admin.register(QualityResult)
 class QualityResultAdmin(ReadOnlyAdmin):
-    list_display = ["item", "overall", "verdict", "phash", "created_at"]
-    list_filter = ["verdict"]
+    list_display = ["item", "overall", "verdict", "reason_codes", "phash", "created_at"]
+    list_filter = ["verdict", "hard_fail"]
     search_fields = ["=item__id", "item__campaign__name"]
     list_select_related = ["item__campaign"]
 
@@ -55,6 +55,7 @@ class ReviewDecisionInline(admin.TabularInline):
         "reviewer",
         "action",
         "decision",
+        "reason_code",
         "reason",
         "automatic_verdict",
         "created_at",
@@ -80,7 +81,7 @@ class ReviewTaskAdmin(ReadOnlyAdmin):
         "decided_by",
         "decided_at",
     ]
-    list_filter = ["status", "decision"]
+    list_filter = ["status", "decision", "reason_code"]
     search_fields = ["=item__id", "campaign__name", "reason"]
     list_select_related = ["item__campaign", "campaign", "claimed_by", "decided_by"]
     inlines = [ReviewDecisionInline]
@@ -88,8 +89,8 @@ class ReviewTaskAdmin(ReadOnlyAdmin):
 
 @admin.register(ReviewDecision)
 class ReviewDecisionAdmin(ReadOnlyAdmin):
-    list_display = ["task", "reviewer", "action", "decision", "reason", "created_at"]
-    list_filter = ["action", "decision"]
+    list_display = ["task", "reviewer", "action", "decision", "reason_code", "reason", "created_at"]
+    list_filter = ["action", "decision", "reason_code"]
     search_fields = ["reason", "reviewer__username"]
     list_select_related = ["task", "reviewer"]
     date_hierarchy = "created_at"

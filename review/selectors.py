@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet, Value
 
-from generation.models import Campaign
-from review.models import ReviewDecision, ReviewTask
+from generation.models import Campaign, Item
+from review.models import ReviewDecision, ReviewTask, Verdict
+
+
+def items_rejected_for(code: str) -> QuerySet[Item]:
+    """Items rejected with this reason code, whoever rejected them: the scorers (the code
+    is among the automatic reasons) or a reviewer (the code they picked). One query."""
+    automatic = Q(quality__verdict=Verdict.REJECTED, quality__reason_codes__contains=[code])
+    human = Q(review_task__decision=Verdict.REJECTED, review_task__reason_code=code)
+    return Item.objects.filter(status=Item.Status.REJECTED).filter(automatic | human)
 
 
 def campaigns_with_pending_reviews() -> QuerySet[Campaign]:

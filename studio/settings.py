@@ -150,7 +150,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("STUDIO_MAX_UPLOAD_BYTES", 10 * 1024 * 102
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 # --- Work queues -------------------------------------------------------------------------
-# Read once at start-up: django-rq binds queue settings when jobs are imported.
+# Read once at start-up; studio.queues looks the timeouts up by name when it enqueues a job.
 JOB_TIMEOUT_GENERATION = env_int("STUDIO_GENERATION_JOB_TIMEOUT", 1800, minimum=10)
 JOB_TIMEOUT_QUALITY = env_int("STUDIO_QUALITY_JOB_TIMEOUT", 600, minimum=10)
 JOB_TIMEOUT_DELIVERY = env_int("STUDIO_DELIVERY_JOB_TIMEOUT", 600, minimum=10)

@@ -62,6 +62,26 @@ def outsider(db) -> User:
     return make_user("otto")
 
 
+def logged_in(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def creative_client(client, creative):
+    return logged_in(client, creative)
+
+
+@pytest.fixture
+def reviewer_client(client, reviewer):
+    return logged_in(client, reviewer)
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    return logged_in(client, manager)
+
+
 @pytest.fixture
 def template_version(db):
     from generation.services import prompt_template_version_create

@@ -9,9 +9,9 @@ from catalogue.models import Asset
 from catalogue.selectors import asset_search
 from generation.demo import demo_seed
 from generation.models import Campaign, Item, PromptTemplate, Recipe
-from studio.launch import campaign_launch
 from review.models import ReviewTask
 from review.services import review_task_claim_next, review_task_decide
+from studio.launch import campaign_launch
 from tests.conftest import fixture_csv, make_user
 
 

@@ -265,6 +265,8 @@ def campaign_submit(
 ) -> Campaign:
     """Validate everything, then create the campaign and all items and enqueue them at commit.
 
+    The quality policy is review's: studio.launch.campaign_launch creates both together.
+
     Raises InputError naming the field, row and column; on error nothing is written.
     """
     name = (name or "").strip()

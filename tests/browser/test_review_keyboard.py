@@ -7,8 +7,8 @@ import os
 
 import pytest
 
+from catalogue.jobs import sync_assets
 from catalogue.models import Asset
-from catalogue.services import asset_publish
 from generation.models import Item
 from review.models import ReviewDecision, ReviewTask
 from tests.conftest import make_user, route_items
@@ -61,11 +61,14 @@ def test_a_reviewer_approves_and_rejects_with_the_keyboard_and_the_approval_is_p
     assert Item.objects.get(pk=first.item_id).status == Item.Status.APPROVED
     assert Item.objects.get(pk=second.item_id).status == Item.Status.REJECTED
     assert list(
-        ReviewDecision.objects.order_by("created_at").values_list("decision", "reason")
-    ) == [("approved", ""), ("rejected", "blurry")]
+        ReviewDecision.objects.order_by("created_at").values_list(
+            "decision", "reason_code", "reason"
+        )
+    ) == [("approved", "", ""), ("rejected", "blur", "")]
 
     # The delivery job, run synchronously: what the delivery worker would do.
-    asset = asset_publish(item_id=first.item_id)
+    (asset_id, _) = sync_assets([str(first.item_id), str(second.item_id)])
+    asset = Asset.objects.get(pk=asset_id)
     page.goto(f"{live_server.url}/catalogue/")
 
     card = page.locator(f"a[href='/catalogue/{asset.pk}/']")

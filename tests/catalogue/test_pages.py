@@ -13,12 +13,6 @@ from tests.conftest import route_items
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture
-def manager_client(client, manager):
-    client.force_login(manager)
-    return client
-
-
 def search(client, **params) -> str:
     return client.get(reverse("catalogue:search"), params).content.decode()
 

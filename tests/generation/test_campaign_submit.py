@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from generation.models import Campaign, Item, PromptTemplateVersion
 from generation.batching import derive_seed
+from generation.models import Campaign, Item, PromptTemplateVersion
 from generation.services import prompt_template_version_create, recipe_create
 from review.models import QualityPolicy
 from studio.errors import InputError

@@ -23,12 +23,6 @@ from tests.generation.test_pages import HTMX, form_data
 HEADER = "sku,product_type,name,color,material\n"
 
 
-@pytest.fixture
-def creative_client(client, creative):
-    client.force_login(creative)
-    return client
-
-
 def pending_files() -> list[str]:
     try:
         return default_storage.listdir(generation_forms.PENDING_DIR)[1]

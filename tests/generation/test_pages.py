@@ -12,12 +12,6 @@ from tests.conftest import route_items
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture
-def creative_client(client, creative):
-    client.force_login(creative)
-    return client
-
-
 def form_data(template_version, recipe, csv: bytes, **overrides) -> dict:
     data = {
         "name": "Autumn boots",

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from django.urls import reverse
 
 from generation.models import Item
 from review.models import ReviewDecision, ReviewTask
-
-
-@pytest.fixture
-def reviewer_client(client, reviewer):
-    client.force_login(reviewer)
-    return client
 
 
 def claimed_task(reviewer) -> ReviewTask:
@@ -242,3 +235,48 @@ def test_a_malformed_campaign_filter_shows_an_empty_queue_not_every_campaign(
     assert response.status_code == 200
     assert b"Nothing to review" in response.content
     assert not ReviewTask.objects.filter(claimed_by=reviewer).exists()
+
+
+def test_reasons_read_as_plain_words_with_the_measurement_behind_a_toggle(
+    reviewer_client, reviewer, review_items
+):
+    from review.models import QualityResult
+
+    QualityResult.objects.filter(item__in=review_items).update(
+        reasons=[
+            {"code": "blur", "text": "The subject is blurry.", "detail": "sharpness 40.0, needs 89"}
+        ],
+        reason_codes=["blur"],
+        basis={
+            "rule": "weak_score",
+            "overall": 0.81,
+            "approve_at": 0.7,
+            "reject_below": 0.4,
+            "weak": ["sharpness"],
+        },
+    )
+
+    page = reviewer_client.get(reverse("review:queue")).content.decode()
+
+    words, _, toggle = page.partition('<details class="measure">')
+    assert "The subject is blurry." in words
+    assert "sharpness 40.0, needs 89" not in words
+    assert "sharpness 40.0, needs 89" in toggle.partition("</details>")[0]
+    assert (
+        "Sent to review: sharpness scored below 0.40. One weak score keeps an image from "
+        "automatic approval, however high the overall score (0.81)."
+    ) in page
+    assert "reject_below" not in words.partition("Why it is here")[2]
+
+
+def test_the_grid_shows_each_images_reasons_in_words(reviewer_client, reviewer, review_items):
+    from review.models import QualityResult
+
+    QualityResult.objects.filter(item__in=review_items).update(
+        reasons=[{"code": "contrast", "text": "The image looks flat.", "detail": "luma std 9"}]
+    )
+
+    page = reviewer_client.get(reverse("review:grid")).content.decode()
+
+    assert page.count("The image looks flat.") == len(review_items)
+    assert 'title="luma std 9"' in page

@@ -304,12 +304,6 @@ def test_calibration_shows_the_histogram_and_how_many_images_a_threshold_change_
     assert lower["moves"] == [{"from": "review", "to": "approved", "count": 3}]
 
 
-@pytest.fixture
-def manager_client(client, manager):
-    client.force_login(manager)
-    return client
-
-
 def test_a_manager_saves_new_thresholds_on_the_calibration_page(manager_client, campaign):
     url = reverse("review:calibrate", args=[campaign.pk])
 
@@ -389,3 +383,45 @@ def test_an_approval_undone_and_approved_again_is_published_again(reviewer, revi
     asset.refresh_from_db()
     assert asset.status == Asset.Status.PUBLISHED
     assert asset_publish(item_id=task.item_id).pk == asset.pk
+
+
+def test_calibration_explains_that_one_weak_score_blocks_automatic_approval(
+    manager_client, campaign
+):
+    page = manager_client.get(reverse("review:calibrate", args=[campaign.pk])).content.decode()
+
+    assert "one weak score" in page
+
+
+def test_rejected_for_blur_is_one_query_over_automatic_and_human_rejections(
+    campaign, reviewer, django_assert_num_queries
+):
+    from review.models import QualityResult
+    from review.selectors import items_rejected_for
+
+    automatic = route_items(campaign, to="rejected", count=2)
+    QualityResult.objects.filter(item=automatic[0]).update(reason_codes=["blur", "contrast"])
+    QualityResult.objects.filter(item=automatic[1]).update(reason_codes=["contrast"])
+    route_items(campaign, to="review", count=2)
+    QualityResult.objects.filter(item__status="review").update(reason_codes=["blur"])
+    by_hand = review_task_claim_next(user=reviewer)
+    review_task_decide(
+        task_id=by_hand.pk,
+        user=reviewer,
+        token=by_hand.lease_token,
+        decision="rejected",
+        reason_code="blur",
+    )
+    other = review_task_claim_next(user=reviewer)
+    review_task_decide(
+        task_id=other.pk,
+        user=reviewer,
+        token=other.lease_token,
+        decision="rejected",
+        reason_code="exposure",
+    )
+
+    with django_assert_num_queries(1):
+        found = {item.pk for item in items_rejected_for("blur")}
+
+    assert found == {automatic[0].pk, by_hand.item_id}

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from django.urls import reverse
 
 from generation.models import Item
 from review.models import ReviewDecision, ReviewTask
 from tests.conftest import route_items
-
-
-@pytest.fixture
-def reviewer_client(client, reviewer):
-    client.force_login(reviewer)
-    return client
 
 
 def _claimed(reviewer) -> ReviewTask:

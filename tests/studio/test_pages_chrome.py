@@ -70,10 +70,10 @@ def test_the_navigation_shows_each_role_the_pages_it_may_open(request, client, p
     assert {name for name in NAV_PAGES if reverse(name) in hrefs} == everyone | expected
 
 
-@pytest.mark.parametrize("persona", ["creative", "reviewer", "manager", "admin_user", "staff_admin"])
-def test_the_navigation_links_exactly_the_pages_that_open_for_the_persona(
-    request, client, persona
-):
+@pytest.mark.parametrize(
+    "persona", ["creative", "reviewer", "manager", "admin_user", "staff_admin"]
+)
+def test_the_navigation_links_exactly_the_pages_that_open_for_the_persona(request, client, persona):
     # Follows the views' role decorators: a page added to a role must get a nav link.
     client.force_login(request.getfixturevalue(persona))
     hrefs = _nav_hrefs(client.get(reverse("generation:dashboard")).content.decode())
@@ -154,7 +154,9 @@ def test_a_403_is_written_once_as_a_warning_without_a_traceback(
     settings.DEBUG = True
     written: list[str] = []
     for handler in _configured_handlers("django.request"):
-        monkeypatch.setattr(handler, "emit", lambda record, h=handler: written.append(h.format(record)))
+        monkeypatch.setattr(
+            handler, "emit", lambda record, h=handler: written.append(h.format(record))
+        )
     client.force_login(creative)
 
     with caplog.at_level(logging.INFO):
