@@ -50,7 +50,11 @@ class AssetAdmin(admin.ModelAdmin):
 
     @admin.action(description="Withdraw the selected assets (stays withdrawn until restored)")
     def withdraw(self, request, queryset) -> None:
-        count = sum(asset_withdraw(asset=asset, user=request.user) for asset in queryset)
+        count = 0
+        for asset in queryset:
+            if asset_withdraw(asset=asset, user=request.user):
+                self.log_change(request, asset, "Withdrawn by an admin.")
+                count += 1
         self.message_user(request, f"{count} asset(s) withdrawn.", messages.SUCCESS)
 
     @admin.action(description="Publish the selected withdrawn assets again")
@@ -58,7 +62,9 @@ class AssetAdmin(admin.ModelAdmin):
         count = 0
         for asset in queryset:
             try:
-                count += asset_restore(asset=asset, user=request.user)
+                if asset_restore(asset=asset, user=request.user):
+                    self.log_change(request, asset, "Published again by an admin.")
+                    count += 1
             except InputError as exc:
                 self.message_user(request, f"{asset}: {exc.errors[0].message}", messages.ERROR)
         self.message_user(request, f"{count} asset(s) published again.", messages.SUCCESS)

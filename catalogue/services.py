@@ -116,6 +116,16 @@ def asset_search_refresh(*, asset_ids) -> None:
         )
 
 
+# A withdrawn asset published again keeps no trace of the withdrawal on its row.
+_PUBLISHED_AGAIN = {
+    "status": Asset.Status.PUBLISHED,
+    "withdrawn_reason": "",
+    "withdrawn_note": "",
+    "withdrawn_by": None,
+    "withdrawn_at": None,
+}
+
+
 def asset_sync(*, item_id) -> Asset | None:
     """Make the item's asset follow the item's approval; idempotent (the delivery job).
 
@@ -132,13 +142,7 @@ def asset_sync(*, item_id) -> Asset | None:
             return asset_publish(item_id=item_id)
         Asset.objects.filter(
             pk=asset.pk, status=Asset.Status.WITHDRAWN, withdrawn_reason=Asset.Withdrawal.REVIEW
-        ).update(
-            status=Asset.Status.PUBLISHED,
-            withdrawn_reason="",
-            withdrawn_note="",
-            withdrawn_by=None,
-            withdrawn_at=None,
-        )
+        ).update(**_PUBLISHED_AGAIN)
     elif asset is not None:
         Asset.objects.filter(pk=asset.pk, status=Asset.Status.PUBLISHED).update(
             status=Asset.Status.WITHDRAWN,
@@ -169,13 +173,7 @@ def asset_restore(*, asset: Asset, user) -> bool:
     if not Item.objects.filter(pk=asset.item_id, status=Item.Status.APPROVED).exists():
         raise InputError("status", "the image is no longer approved; approve it in review first")
     return bool(
-        Asset.objects.filter(pk=asset.pk, status=Asset.Status.WITHDRAWN).update(
-            status=Asset.Status.PUBLISHED,
-            withdrawn_reason="",
-            withdrawn_note="",
-            withdrawn_by=None,
-            withdrawn_at=None,
-        )
+        Asset.objects.filter(pk=asset.pk, status=Asset.Status.WITHDRAWN).update(**_PUBLISHED_AGAIN)
     )
 
 

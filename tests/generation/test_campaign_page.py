@@ -18,12 +18,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 LONG_NAME = "X" * 200
 
 
-@pytest.fixture
-def creative_client(client, creative):
-    client.force_login(creative)
-    return client
-
-
 def campaign_page(client, campaign, query: str = "") -> str:
     response = client.get(reverse("generation:campaign", args=[campaign.pk]) + query)
     assert response.status_code == 200
