@@ -115,7 +115,10 @@ def test_error_pages_and_empty_states_draw_svg_icons_not_emoji(live_server, open
     ("roles", "links"),
     [
         (("creative",), ["Dashboard", "New campaign", "Catalogue"]),
-        (("reviewer",), ["Dashboard", "Review queue", "Review grid", "Reviewer stats", "Catalogue"]),
+        (
+            ("reviewer",),
+            ["Dashboard", "Review queue", "Review grid", "Reviewer stats", "Catalogue"],
+        ),
         (("manager",), ["Dashboard", "Reviewer stats", "Catalogue"]),
     ],
     ids=["creative", "reviewer", "manager"],

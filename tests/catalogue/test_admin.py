@@ -26,9 +26,7 @@ def _act(client, action, asset):
     )
 
 
-def test_an_admin_withdraws_an_asset_with_a_record_and_restores_it(
-    staff_client, admin_user, asset
-):
+def test_an_admin_withdraws_an_asset_with_a_record_and_restores_it(staff_client, admin_user, asset):
     response = _act(staff_client, "withdraw", asset)
 
     assert "1 asset(s) withdrawn." in response.content.decode()

@@ -191,7 +191,5 @@ def test_with_clip_but_no_model_configured_it_notes_the_skip(
     (row,) = [json.loads(line) for line in _run(str(good), "--json", "--clip")[0].splitlines()]
 
     assert "clip_match" not in row["scores"]
-    assert row["notes"] == [
-        "CLIP scoring skipped: no CLIP model configured (STUDIO_CLIP_MODEL)"
-    ]
+    assert row["notes"] == ["CLIP scoring skipped: no CLIP model configured (STUDIO_CLIP_MODEL)"]
     assert row["verdict"] == "approved"

@@ -11,18 +11,19 @@ from django.urls import reverse
 
 from studio.services import user_role_grant
 
-# Every page without a URL argument that a role may open with a GET: each one that answers a
-# persona with 200 must be in that persona's navigation, and no other.
-NAV_PAGES = [
+# Every page behind a role decorator that opens without a URL argument: each one that answers
+# a persona with 200 must be in that persona's navigation, and no other.
+ROLE_PAGES = [
     "generation:dashboard",
     "generation:campaign_create",
     "review:queue",
     "review:grid",
     "review:stats",
     "catalogue:search",
-    "admin:index",
-    "django_rq:home",
 ]
+# The Django admin and the queue dashboard check is_staff, which the admin role grants.
+STAFF_PAGES = ["admin:index", "django_rq:home"]
+NAV_PAGES = ROLE_PAGES + STAFF_PAGES
 
 
 @pytest.fixture
@@ -35,7 +36,8 @@ def staff_admin(db) -> User:
 def _nav_hrefs(html: str) -> set[str]:
     nav = re.search(r'<header class="site-header">(.*?)</header>', html, re.S)
     assert nav, "no site header"
-    return set(re.findall(r'<a href="([^"]+)"', nav.group(1)))
+    # The page links, not the brand (which always leads to the dashboard).
+    return set(re.findall(r'<a href="([^"]+)"(?! class="brand")', nav.group(1)))
 
 
 @pytest.mark.parametrize(
@@ -46,7 +48,14 @@ def _nav_hrefs(html: str) -> set[str]:
         ("manager", {"review:stats"}),
         (
             "admin_user",
-            {"generation:campaign_create", "review:queue", "review:grid", "review:stats"},
+            {
+                "generation:campaign_create",
+                "review:queue",
+                "review:grid",
+                "review:stats",
+                "admin:index",
+                "django_rq:home",
+            },
         ),
         (
             "staff_admin",
@@ -71,16 +80,25 @@ def test_the_navigation_shows_each_role_the_pages_it_may_open(request, client, p
 
 
 @pytest.mark.parametrize(
-    "persona", ["creative", "reviewer", "manager", "admin_user", "staff_admin"]
+    "persona", ["creative", "reviewer", "manager", "admin_user", "staff_admin", "outsider"]
 )
 def test_the_navigation_links_exactly_the_pages_that_open_for_the_persona(request, client, persona):
     # Follows the views' role decorators: a page added to a role must get a nav link.
     client.force_login(request.getfixturevalue(persona))
     hrefs = _nav_hrefs(client.get(reverse("generation:dashboard")).content.decode())
 
-    opens = {name for name in NAV_PAGES if client.get(reverse(name)).status_code == 200}
+    opens = {name for name in ROLE_PAGES if client.get(reverse(name)).status_code == 200}
 
-    assert {name for name in NAV_PAGES if reverse(name) in hrefs} == opens
+    assert {name for name in ROLE_PAGES if reverse(name) in hrefs} == opens
+
+
+def test_the_admin_links_open_for_an_admin_made_by_the_role_service(client, staff_admin):
+    client.force_login(staff_admin)
+    hrefs = _nav_hrefs(client.get(reverse("generation:dashboard")).content.decode())
+
+    for name in STAFF_PAGES:
+        assert reverse(name) in hrefs
+        assert client.get(reverse(name)).status_code == 200
 
 
 def test_a_manager_reaches_reviewer_statistics_from_the_navigation(client, manager):
@@ -97,7 +115,7 @@ def test_a_user_without_a_role_sees_no_page_links(client, outsider):
 
     hrefs = _nav_hrefs(client.get(reverse("generation:dashboard")).content.decode())
 
-    assert hrefs == {reverse("generation:dashboard")}  # the brand only
+    assert hrefs == set()
 
 
 def test_a_get_on_a_post_only_address_shows_a_page_that_links_back(client, reviewer):
@@ -173,3 +191,18 @@ def test_a_403_is_written_once_as_a_warning_without_a_traceback(
     assert len(written) == 1
     assert "Traceback" not in written[0]
     assert "WARNING django.request: Forbidden (Permission denied): /review/" in written[0]
+
+
+def test_no_template_uses_an_emoji_as_an_icon():
+    # Debian's Chromium has no emoji font: they render as empty boxes. Icons are inline SVG.
+    import re
+    from pathlib import Path
+
+    emoji = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\u2b50\u2b55]")
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    found = [
+        f"{path.relative_to(templates)}: {match.group()}"
+        for path in sorted(templates.rglob("*.html"))
+        for match in emoji.finditer(path.read_text())
+    ]
+    assert found == []

@@ -113,8 +113,7 @@ class Command(BaseCommand):
         else:
             numbers = " ".join(f"{name}={value:.2f}" for name, value in scores.items())
             problems = (
-                "; ".join(f"{r.text} ({r.detail})" for r in decision.reasons)
-                or "no problems found"
+                "; ".join(f"{r.text} ({r.detail})" for r in decision.reasons) or "no problems found"
             )
             self.stdout.write(
                 f"{path}: {decision.verdict} (overall {decision.overall:.2f}; {numbers}) "
