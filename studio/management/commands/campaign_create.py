@@ -16,7 +16,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", required=True)
         parser.add_argument("--template", required=True, help="Template name (active version).")
-        parser.add_argument("--csv", required=True, help="Path to a UTF-8 CSV with a header row.")
+        parser.add_argument(
+            "--csv",
+            required=True,
+            help="Path to a CSV with a header row; its encoding and delimiter are detected.",
+        )
         parser.add_argument("--recipe", required=True, help="Recipe name (active version).")
         parser.add_argument("--variations", type=int, default=1)
         parser.add_argument("--seed", type=int, help="Base seed (default: random, recorded).")
