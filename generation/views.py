@@ -17,10 +17,10 @@ from generation.selectors import (
     progress_of_annotated,
 )
 from generation.services import (
-    ACTIONS,
     campaign_control,
     campaign_set_priority,
 )
+from generation.services.control import ACTIONS
 from studio.errors import InputError
 from studio.roles import ADMIN, ALL_ROLES, CREATIVE, role_required
 

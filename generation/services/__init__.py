@@ -11,14 +11,11 @@ not here.
 from __future__ import annotations
 
 from generation.services.campaigns import (
-    CampaignPlan,
     campaign_plan,
     campaign_submit,
     item_regenerate,
 )
 from generation.services.control import (
-    ACTIONS,
-    Reproduction,
     campaign_cancel,
     campaign_control,
     campaign_pause,
@@ -48,9 +45,6 @@ from generation.services.status import (
 )
 
 __all__ = [
-    "ACTIONS",
-    "CampaignPlan",
-    "Reproduction",
     "base_model_activate",
     "base_model_register",
     "campaign_cancel",

@@ -4,7 +4,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from generation.models import Campaign, Priority
-from generation.services import ACTIONS, campaign_control, campaign_set_priority
+from generation.services import campaign_control, campaign_set_priority
+from generation.services.control import ACTIONS
 from studio.errors import InputError
 
 
