@@ -7,7 +7,12 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from catalogue.models import Asset
-from catalogue.services import asset_restore, asset_search_refresh, asset_withdraw
+from catalogue.services import (
+    asset_restore,
+    asset_search_refresh,
+    asset_withdraw,
+    entries_sync,
+)
 from studio.errors import InputError
 
 # Only what a person may correct; provenance and the image itself are never edited. Status
@@ -89,3 +94,4 @@ class AssetAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         # Title and tags are part of the search vector, which is refreshed explicitly.
         asset_search_refresh(asset_ids=[obj.pk])
+        entries_sync(item_ids=[obj.item_id])

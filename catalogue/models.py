@@ -66,3 +66,57 @@ class Asset(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Entry(models.Model):
+    """The catalogue's row for every image a campaign made, whatever its status: what search,
+    filters and facets read. Kept in step with its item by catalogue.services.entries_sync
+    (the "index" stage, and the reconciler); never written by another app."""
+
+    item = models.OneToOneField(
+        "generation.Item", primary_key=True, on_delete=models.CASCADE, related_name="entry"
+    )
+    campaign = models.ForeignKey(
+        "generation.Campaign", on_delete=models.CASCADE, related_name="entries"
+    )
+    status = models.CharField(max_length=20)  # the item's status
+    published = models.BooleanField(default=False)  # has a published asset
+    verdict = models.CharField(max_length=10, blank=True)  # the automatic verdict
+    reason_codes = ArrayField(models.CharField(max_length=30), default=list, blank=True)
+    reviewer = models.CharField(max_length=150, blank=True)  # who decided, if a person did
+    template_version = models.ForeignKey(
+        "generation.PromptTemplateVersion", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recipe = models.ForeignKey(
+        "generation.Recipe", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model_name = models.CharField(max_length=100)
+    model_version = models.PositiveIntegerField()
+    loras = ArrayField(models.CharField(max_length=120), default=list, blank=True)  # name:version
+    lora_names = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    purpose = models.CharField(max_length=20, blank=True)
+    channel = models.CharField(max_length=40, blank=True)
+    rights = models.CharField(max_length=20, blank=True)
+    title = models.CharField(max_length=300)
+    generated_at = models.DateTimeField(null=True)
+    approved_at = models.DateTimeField(null=True)
+    score = models.FloatField(null=True)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    search_vector = SearchVectorField(null=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-generated_at"]
+        verbose_name_plural = "entries"
+        indexes = [
+            GinIndex(fields=["search_vector"], name="entry_search_gin"),
+            GinIndex(fields=["reason_codes"], name="entry_reasons_gin"),
+            GinIndex(fields=["loras"], name="entry_loras_gin"),
+            models.Index(fields=["campaign", "status"], name="entry_campaign_status"),
+            models.Index(fields=["status", "generated_at"], name="entry_status_generated"),
+            models.Index(fields=["generated_at"], name="entry_generated"),
+            models.Index(fields=["model_name", "model_version"], name="entry_model"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

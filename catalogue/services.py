@@ -12,10 +12,11 @@ from django.contrib.postgres.search import SearchVector
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import TextField, Value
+from django.db.models import F, Q, TextField, Value
 from django.utils import timezone
 
-from catalogue.models import Asset
+from catalogue.models import Asset, Entry
+from catalogue.text import fold
 from generation.models import Item
 from studio import queues
 from studio.errors import InputError
@@ -137,9 +138,9 @@ def asset_sync(*, item_id) -> Asset | None:
     if status is None:
         return None
     asset = Asset.objects.filter(item_id=item_id).first()
-    if status == Item.Status.APPROVED:
-        if asset is None:
-            return asset_publish(item_id=item_id)
+    if status == Item.Status.APPROVED and asset is None:
+        asset = asset_publish(item_id=item_id)
+    elif status == Item.Status.APPROVED:
         Asset.objects.filter(
             pk=asset.pk, status=Asset.Status.WITHDRAWN, withdrawn_reason=Asset.Withdrawal.REVIEW
         ).update(**_PUBLISHED_AGAIN)
@@ -152,29 +153,32 @@ def asset_sync(*, item_id) -> Asset | None:
         )
     if asset is not None:
         asset.refresh_from_db()
+    entries_sync(item_ids=[item_id])  # published or not, as the asset now is
     return asset
 
 
 def asset_withdraw(*, asset: Asset, user, note: str = "") -> bool:
     """An admin withdraws a published asset; no automatic step publishes it again."""
-    return bool(
-        Asset.objects.filter(pk=asset.pk, status=Asset.Status.PUBLISHED).update(
-            status=Asset.Status.WITHDRAWN,
-            withdrawn_reason=Asset.Withdrawal.ADMIN,
-            withdrawn_note=(note or "").strip(),
-            withdrawn_by=user,
-            withdrawn_at=timezone.now(),
-        )
+    changed = Asset.objects.filter(pk=asset.pk, status=Asset.Status.PUBLISHED).update(
+        status=Asset.Status.WITHDRAWN,
+        withdrawn_reason=Asset.Withdrawal.ADMIN,
+        withdrawn_note=(note or "").strip(),
+        withdrawn_by=user,
+        withdrawn_at=timezone.now(),
     )
+    entries_sync(item_ids=[asset.item_id])
+    return bool(changed)
 
 
 def asset_restore(*, asset: Asset, user) -> bool:
     """An admin publishes a withdrawn asset again; only while its item is approved."""
     if not Item.objects.filter(pk=asset.item_id, status=Item.Status.APPROVED).exists():
         raise InputError("status", "the image is no longer approved; approve it in review first")
-    return bool(
-        Asset.objects.filter(pk=asset.pk, status=Asset.Status.WITHDRAWN).update(**_PUBLISHED_AGAIN)
+    changed = Asset.objects.filter(pk=asset.pk, status=Asset.Status.WITHDRAWN).update(
+        **_PUBLISHED_AGAIN
     )
+    entries_sync(item_ids=[asset.item_id])
+    return bool(changed)
 
 
 def assets_reconcile() -> dict[str, int]:
@@ -195,3 +199,115 @@ def assets_reconcile() -> dict[str, int]:
     for start in range(0, len(ids), 50):
         queues.enqueue("deliver", ids[start : start + 50])
     return {"resynced": len(ids)}
+
+
+# --- The index of every image ---------------------------------------------------------------
+
+# CSV columns that name the product (weight A with the title); every other column is a
+# describing field (weight C, with the tags).
+NAME_COLUMNS = ("name", "product", "product_name", "title", "asset", "asset_name", "asset_type")
+ID_COLUMNS = ("sku", "id", "post_id", "asset_id", "product_id")
+INDEX_BATCH = 500
+
+
+def entry_title(row: dict) -> str:
+    """A person's name for the image: its id and name from the CSV row ("SH-1001 · Aero
+    Runner"), else its first values."""
+    lowered = {str(k).strip().lower(): str(v).strip() for k, v in row.items() if v}
+    ident = next((lowered[c] for c in ID_COLUMNS if lowered.get(c)), "")
+    name = next((lowered[c] for c in NAME_COLUMNS if lowered.get(c)), "")
+    title = " · ".join(part for part in (ident, name) if part)
+    return (title or " ".join(list(lowered.values())[:3]))[:300]
+
+
+def _folded(text: str, weight: str):
+    """Both the English stems and the words as written (accents folded): a Vietnamese or
+    Indonesian word is found by itself, an English plural by its stem."""
+    value = Value(fold(text), output_field=TextField())
+    return SearchVector(value, config="english", weight=weight) + SearchVector(
+        value, config="simple", weight=weight
+    )
+
+
+def _search_document(item: Item, asset: Asset | None):
+    row = {str(k).strip().lower(): str(v) for k, v in (item.row_data or {}).items() if v}
+    naming = [row[c] for c in (*ID_COLUMNS, *NAME_COLUMNS) if c in row]
+    describing = [v for c, v in row.items() if c not in ID_COLUMNS + NAME_COLUMNS]
+    tags = list(asset.tags) if asset is not None else []
+    names = [item.campaign.name, item.base_model.name] + [lora["name"] for lora in item.loras]
+    return (
+        _folded(" ".join([entry_title(item.row_data or {}), *naming]), "A")
+        + _folded(item.prompt, "B")
+        + _folded(" ".join(describing + tags), "C")
+        + _folded(" ".join(names), "D")
+    )
+
+
+def entries_sync(*, item_ids) -> int:
+    """Bring the catalogue's entries for these items in step with the items (the "index"
+    stage; idempotent). Returns how many entries were written."""
+    ids = list(item_ids)
+    written = 0
+    for start in range(0, len(ids), INDEX_BATCH):
+        chunk = ids[start : start + INDEX_BATCH]
+        items = Item.objects.filter(pk__in=chunk).select_related(
+            "campaign", "base_model", "quality", "review_task__decided_by", "asset"
+        )
+        for item in items:
+            _entry_write(item)
+            written += 1
+    return written
+
+
+def _entry_write(item: Item) -> None:
+    quality = getattr(item, "quality", None)
+    task = getattr(item, "review_task", None)
+    asset = getattr(item, "asset", None)
+    codes = set(quality.reason_codes if quality else [])
+    reviewer = ""
+    if task is not None and task.decided_by_id:
+        reviewer = task.decided_by.get_username()
+        if task.decision == "rejected" and task.reason_code:
+            codes.add(task.reason_code)
+    approved_at = None
+    if item.status == Item.Status.APPROVED:
+        approved_at = (task.decided_at if task is not None and task.decided_at else None) or (
+            item.finished_at
+        )
+    values = {
+        "campaign_id": item.campaign_id,
+        "status": item.status,
+        "published": asset is not None and asset.status == Asset.Status.PUBLISHED,
+        "verdict": quality.verdict if quality else "",
+        "reason_codes": sorted(codes),
+        "reviewer": reviewer,
+        "template_version_id": item.campaign.template_version_id,
+        "recipe_id": item.recipe_id,
+        "model_name": item.base_model.name,
+        "model_version": item.base_model.version,
+        "loras": [f"{lora['name']}:{lora['version']}" for lora in item.loras],
+        "lora_names": sorted({lora["name"] for lora in item.loras}),
+        "purpose": item.purpose,
+        "channel": item.channel,
+        "rights": asset.rights if asset is not None else "",
+        "title": entry_title(item.row_data or {}) or item.prompt[:300],
+        "generated_at": item.generated_at,
+        "approved_at": approved_at,
+        "score": quality.overall if quality else None,
+        "cost": item.cost,
+    }
+    Entry.objects.update_or_create(item_id=item.pk, defaults=values)
+    Entry.objects.filter(item_id=item.pk).update(search_vector=_search_document(item, asset))
+
+
+def entries_reconcile(*, limit: int = 5000) -> dict[str, int]:
+    """Items without an entry, or whose entry shows another status: index them again."""
+    stale = (
+        Item.objects.filter(Q(entry__isnull=True) | ~Q(entry__status=F("status")))
+        .values_list("pk", flat=True)
+        .order_by()[:limit]
+    )
+    ids = [str(pk) for pk in stale]
+    for start in range(0, len(ids), INDEX_BATCH):
+        queues.enqueue("index", ids[start : start + INDEX_BATCH])
+    return {"reindexed": len(ids)}

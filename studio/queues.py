@@ -38,6 +38,9 @@ STAGES: dict[str, Stage] = {
     # Generated items in, a verdict out: approved, review or rejected.
     "score": Stage(QUALITY, "review.jobs.score_items", "JOB_TIMEOUT_QUALITY", (5, 30, 120)),
     # Items whose approval changed: the catalogue publishes, restores or withdraws their asset.
+    # Items whose facts changed (created, generated, scored, decided): the catalogue's entry
+    # for each is brought in step, so search covers every image whatever its status.
+    "index": Stage(DELIVERY, "catalogue.jobs.index_items", "JOB_TIMEOUT_DELIVERY", (5, 30, 120)),
     "deliver": Stage(DELIVERY, "catalogue.jobs.sync_assets", "JOB_TIMEOUT_DELIVERY", (5, 30, 120)),
 }
 

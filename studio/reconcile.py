@@ -6,9 +6,9 @@ Wiring above the apps (it calls generation's and the catalogue's own reconcilers
 
 from __future__ import annotations
 
-from catalogue.services import assets_reconcile
+from catalogue.services import assets_reconcile, entries_reconcile
 from generation.services import items_reconcile
 
 
 def reconcile() -> dict[str, int]:
-    return items_reconcile() | assets_reconcile()
+    return items_reconcile() | assets_reconcile() | entries_reconcile()

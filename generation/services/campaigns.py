@@ -30,7 +30,7 @@ from generation.prompts import (
     template_placeholders,
 )
 from generation.services.dispatch import items_dispatch
-from generation.services.status import campaign_reopen
+from generation.services.status import campaign_reopen, items_announce
 from generation.sizes import channel_size, check_size, generation_size, platform_channel
 from studio.errors import FieldError, InputError
 
@@ -357,6 +357,7 @@ def campaign_submit(
                     )
         items_dispatch(items, priority=priority)
         Item.objects.bulk_create(items, batch_size=1000)
+        items_announce(item_ids=[item.pk for item in items])
     return campaign
 
 
@@ -393,5 +394,6 @@ def item_regenerate(*, item: Item, seed: int | None = None) -> Item:
         )
         items_dispatch([new], priority=item.campaign.priority)
         new.save()
+        items_announce(item_ids=[new.pk])
         campaign_reopen(campaign_id=item.campaign_id)
     return new

@@ -15,6 +15,7 @@ from generation.services.status import (
     campaign_complete_if_done,
     campaign_reopen,
     campaign_transition,
+    items_announce,
 )
 from studio.errors import InputError
 
@@ -49,9 +50,13 @@ def campaign_cancel(*, campaign: Campaign) -> int:
     """Cancel a running or paused campaign: queued items are cancelled (returns how many);
     items being generated finish and go on to scoring."""
     campaign_transition(campaign=campaign, action="cancel")
-    return Item.objects.filter(campaign=campaign, status=Item.Status.QUEUED).update(
+    queued = Item.objects.filter(campaign=campaign, status=Item.Status.QUEUED)
+    ids = list(queued.values_list("pk", flat=True))
+    count = queued.filter(pk__in=ids).update(
         status=Item.Status.CANCELLED, finished_at=timezone.now(), lease_until=None
     )
+    items_announce(item_ids=ids)
+    return count
 
 
 @transaction.atomic
@@ -76,6 +81,7 @@ def campaign_retry_failed(*, campaign: Campaign) -> int:
         finished_at=None,
         queued_at=timezone.now(),
     )
+    items_announce(item_ids=[item.pk for item in failed])
     campaign_reopen(campaign_id=campaign.pk)
     campaign.refresh_from_db(fields=["status", "finished_at"])
     if campaign.status == Campaign.Status.RUNNING:

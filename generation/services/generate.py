@@ -20,7 +20,7 @@ from generation.batching import batch_key, batch_size_for
 from generation.costs import image_cost
 from generation.metadata import png_with_metadata
 from generation.models import Campaign, Item
-from generation.services.status import campaign_complete_if_done
+from generation.services.status import campaign_complete_if_done, items_announce
 from studio import queues
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def _claim(item_ids: list[str]) -> list[Item]:
             started_at=now,
             error="",
         )
+        items_announce(item_ids=ids)
     return list(Item.objects.filter(pk__in=ids).select_related("base_model", "campaign"))
 
 
@@ -71,6 +72,7 @@ def items_requeue_or_fail(*, items: list[Item], message: str, retryable: bool) -
             finished_at=now if final else None,
         )
         again = again or not final
+    items_announce(item_ids=[item.pk for item in items])
     for campaign_id in {item.campaign_id for item in items}:
         campaign_complete_if_done(campaign_id=campaign_id)
     return again
@@ -158,6 +160,7 @@ def _fail_filtered(item: Item, result) -> None:
         finished_at=timezone.now(),
         **_timing(item, result),
     )
+    items_announce(item_ids=[item.pk])
     campaign_complete_if_done(campaign_id=item.campaign_id)
 
 
@@ -183,7 +186,9 @@ def _store_generated(item: Item, result) -> bool:
             lease_until=None,
             **_timing(item, result),
         )
-        if not updated:
+        if updated:
+            items_announce(item_ids=[item.pk])
+        else:
             # The lease expired and the reconciler handed the item on: drop our copy.
             transaction.on_commit(lambda: default_storage.delete(name))
     return bool(updated)

@@ -10,7 +10,18 @@ from __future__ import annotations
 from django.utils import timezone
 
 from generation.models import Campaign, Item
+from studio import queues
 from studio.errors import InputError
+
+ANNOUNCE_BATCH = 500
+
+
+def items_announce(*, item_ids) -> None:
+    """Tell the catalogue (stage "index") that these items changed, after the commit; it
+    keeps an entry for every image whatever its status. The reconciler catches any miss."""
+    ids = [str(pk) for pk in item_ids]
+    for start in range(0, len(ids), ANNOUNCE_BATCH):
+        queues.enqueue("index", ids[start : start + ANNOUNCE_BATCH])
 
 
 def campaign_transition(
@@ -70,6 +81,7 @@ def item_status_change(*, item_id, from_status: str, to_status: str) -> bool:
         status=to_status, finished_at=timezone.now() if final else None
     )
     if changed:
+        items_announce(item_ids=[item_id])
         if final:
             campaign_complete_if_done(campaign_id=item["campaign_id"])
         else:

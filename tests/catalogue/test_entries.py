@@ -1,0 +1,114 @@
+"""Every image a campaign made is in the catalogue's index, whatever its status, and search
+over it takes text, filters and facets together."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.db.models import Count
+
+from catalogue.models import Entry
+from catalogue.selectors import SearchFilters, entry_search
+from catalogue.services import entries_reconcile, entries_sync
+from generation.models import Item
+from review.models import QualityResult
+from review.services import review_task_claim_next, review_task_decide
+from tests.conftest import route_items
+
+
+def _index(campaign) -> None:
+    entries_sync(item_ids=list(campaign.items.values_list("pk", flat=True)))
+
+
+def test_every_item_gets_an_entry_whatever_its_status(campaign):
+    route_items(campaign, to="rejected", count=2)
+    route_items(campaign, to="review", count=1)
+    _index(campaign)
+
+    statuses = dict(Entry.objects.values_list("status").annotate(n=Count("pk")))
+    assert statuses == {"queued": 37, "rejected": 2, "review": 1}
+    entry = Entry.objects.get(item__row_index=0, item__variation=0)
+    assert entry.title == "SH-1001 · Aero Runner"
+    assert (entry.model_name, entry.model_version) == ("sd15", 1)
+
+
+def test_the_reconciler_indexes_items_missing_or_out_of_step(campaign, stages_inline):
+    with stages_inline():
+        counts = entries_reconcile()
+    assert counts == {"reindexed": 40}
+    assert Entry.objects.count() == 40
+    Item.objects.filter(pk=campaign.items.first().pk).update(status=Item.Status.FAILED)
+    with stages_inline():
+        assert entries_reconcile() == {"reindexed": 1}
+    assert Entry.objects.filter(status="failed").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("dep sai gon", {"SH-1004"}),
+        ("Dép", {"SH-1004"}),
+        ("ao dai", {"AP-5003"}),
+        ("tas", {"BG-2002"}),
+        ("footwear -sneaker", {"SH-1003", "SH-1004"}),
+        ('"trail ranger"', {"SH-1003"}),
+    ],
+)
+def test_text_search_folds_accents_keeps_other_languages_and_honours_negation(
+    campaign, query, expected
+):
+    _index(campaign)
+    results = entry_search(query=query, per_page=100, facets=False)
+    skus = {entry.title.split(" · ")[0] for entry in results.entries}
+    assert skus == expected
+
+
+def test_rejected_for_blur_and_the_facets_count_the_current_set(campaign, reviewer):
+    rejected = route_items(campaign, to="rejected", count=3)
+    QualityResult.objects.filter(item=rejected[0]).update(reason_codes=["blur"])
+    QualityResult.objects.filter(item__in=rejected[1:]).update(reason_codes=["exposure"])
+    route_items(campaign, to="review", count=1)
+    task = review_task_claim_next(user=reviewer)
+    review_task_decide(
+        task_id=task.pk,
+        user=reviewer,
+        token=task.lease_token,
+        decision="rejected",
+        reason_code="blur",
+    )
+    _index(campaign)
+
+    results = entry_search(filters=SearchFilters(statuses=("rejected",), reason="blur"))
+
+    assert {e.item_id for e in results.entries} == {rejected[0].pk, task.item_id}
+    assert results.total == 2
+    reasons = {f.value: f.count for f in results.facets["reason"]}
+    assert reasons["blur"] == 2
+    assert {f.value: f.count for f in results.facets["status"]} == {"rejected": 2}
+    assert next(e for e in results.entries if e.item_id == task.item_id).reviewer == "rui"
+
+
+def test_pages_reach_every_result_and_sorts_apply(campaign):
+    _index(campaign)
+    seen = []
+    for page in (1, 2, 3):
+        results = entry_search(page=page, per_page=15, sort="newest", facets=False)
+        seen += [e.item_id for e in results.entries]
+    assert results.pages == 3 and len(seen) == 40 and len(set(seen)) == 40
+
+
+def test_a_lora_version_in_a_month_is_found_exactly(campaign):
+    _index(campaign)
+    first = campaign.items.order_by("row_index", "variation")[:5]
+    Entry.objects.filter(item__in=first).update(
+        loras=["style:2"], lora_names=["style"], generated_at="2027-01-15T10:00:00Z"
+    )
+    Entry.objects.exclude(item__in=first).update(generated_at="2026-12-15T10:00:00Z")
+
+    found = entry_search(
+        filters=SearchFilters(lora_name="style", lora_version=2, month=date(2027, 1, 1))
+    )
+
+    assert found.total == 5
+    assert entry_search(filters=SearchFilters(lora_name="style", lora_version=1)).total == 0
