@@ -78,7 +78,7 @@ def asset_publish(*, item_id) -> Asset | None:
                 campaign=item.campaign,
                 title=title,
                 prompt=item.prompt,
-                tags=[item.params.get("purpose", ""), item.campaign.name][:20],
+                tags=[item.purpose] if item.purpose else [],
                 fields=item.row_data,
                 provenance=provenance,
                 image=item.image.name,

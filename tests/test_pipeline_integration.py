@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from catalogue.models import Asset
+from catalogue.models import Asset, Entry
 from catalogue.selectors import asset_search
 from generation.demo import demo_seed
 from generation.models import Campaign, Item, PromptTemplate, Recipe
@@ -65,6 +65,11 @@ def test_a_campaign_of_twenty_products_travels_the_whole_line(demo, redis_queues
     assert Asset.objects.filter(campaign=campaign).count() == approved.count() == 40
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED
+    # The index stage kept the catalogue's entry of every image in step with its item.
+    entries = Entry.objects.filter(campaign=campaign)
+    assert entries.count() == 40
+    assert set(entries.values_list("status", flat=True)) == {"approved"}
+    assert entries.filter(published=True).count() == 40
 
     found = list(asset_search(query="leather boot", campaign_id=campaign.pk))
     assert found and all("leather" in a.prompt and "boot" in a.prompt for a in found)

@@ -112,3 +112,36 @@ def test_a_lora_version_in_a_month_is_found_exactly(campaign):
 
     assert found.total == 5
     assert entry_search(filters=SearchFilters(lora_name="style", lora_version=1)).total == 0
+
+
+def test_the_campaign_name_is_not_a_tag_and_ranks_mean_something(campaign):
+    from generation.models import Campaign
+
+    Campaign.objects.filter(pk=campaign.pk).update(name="Sneaker season")
+    _index(campaign)
+
+    results = entry_search(query="sneaker", per_page=100, facets=False)
+
+    titles = {entry.title for entry in results.entries}
+    # The product's own words outrank a campaign name that happens to say "sneaker".
+    sneakers = [e for e in results.entries if "sneaker" in e.item.prompt]
+    others = [e for e in results.entries if "sneaker" not in e.item.prompt]
+    assert sneakers and results.ranked
+    assert min(e.rank for e in sneakers) > max((e.rank for e in others), default=0)
+    assert all(0 < e.rank < 1 for e in results.entries)
+    assert "SH-1001 · Aero Runner" in titles
+
+
+def test_an_item_announces_its_changes_to_the_index_stage(campaign, reviewer, stages_inline):
+    with stages_inline():
+        (item,) = route_items(campaign, to="review", count=1)
+    assert Entry.objects.get(item=item).status == "review"
+
+    task = review_task_claim_next(user=reviewer)
+    with stages_inline():
+        review_task_decide(
+            task_id=task.pk, user=reviewer, token=task.lease_token, decision="approved"
+        )
+
+    entry = Entry.objects.get(item=item)
+    assert (entry.status, entry.published, entry.reviewer) == ("approved", True, "rui")
