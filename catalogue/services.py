@@ -311,3 +311,22 @@ def entries_reconcile(*, limit: int = 5000) -> dict[str, int]:
     for start in range(0, len(ids), INDEX_BATCH):
         queues.enqueue("index", ids[start : start + INDEX_BATCH])
     return {"reindexed": len(ids)}
+
+
+def asset_download_name(asset: Asset) -> str:
+    """A human file name for an asset: its product id, name and colour from the CSV row and
+    its variation, e.g. ``SH-1001-aero-runner-red-v2.png`` (ASCII, safe in any header)."""
+    from django.utils.text import slugify
+
+    row = {str(k).strip().lower(): str(v) for k, v in (asset.fields or {}).items() if v}
+    parts = [
+        next((row[c] for c in ID_COLUMNS if row.get(c)), ""),
+        next((row[c] for c in NAME_COLUMNS if row.get(c)), ""),
+        row.get("color") or row.get("colour") or "",
+    ]
+    slugs = [slugify(fold(part)) for part in parts]
+    if parts[0] and parts[0] == parts[0].upper():
+        slugs[0] = slugs[0].upper()  # a product id keeps its capitals: SH-1001
+    stem = "-".join(slug for slug in slugs if slug)[:120]
+    suffix = asset.image.name.rsplit(".", 1)[-1].lower() if "." in asset.image.name else "png"
+    return f"{stem or 'image'}-v{asset.item.variation + 1}.{suffix}"

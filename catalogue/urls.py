@@ -11,5 +11,6 @@ app_name = "catalogue"
 urlpatterns = [
     path("catalogue/", views.search, name="search"),
     path("catalogue/<uuid:pk>/", views.asset_detail, name="asset"),
+    path("catalogue/<uuid:pk>/download/", views.asset_download, name="asset_download"),
     path("media/<path:path>", views.media, name="media"),
 ]

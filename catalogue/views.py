@@ -3,7 +3,7 @@ from __future__ import annotations
 import mimetypes
 from pathlib import PurePosixPath
 
-from django.core.exceptions import SuspiciousFileOperation
+from django.core.exceptions import PermissionDenied, SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -12,8 +12,9 @@ from django.views.decorators.http import require_GET
 from catalogue.forms import AssetSearchForm
 from catalogue.models import Asset
 from catalogue.selectors import asset_search
+from catalogue.services import asset_download_name
 from review.selectors import review_decisions_for_item
-from studio.roles import ALL_ROLES, role_required
+from studio.roles import ADMIN, ALL_ROLES, has_role, role_required
 
 SEARCH_LIMIT = 60
 # What the media view serves: images the pipeline wrote. Anything else in storage (a CSV kept
@@ -95,3 +96,18 @@ def media(request: HttpRequest, path: str) -> FileResponse:
     response = FileResponse(handle, content_type=content_type or "application/octet-stream")
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@require_GET
+@role_required(*ALL_ROLES)
+def asset_download(request: HttpRequest, pk) -> FileResponse:
+    """The original under a human file name; a withdrawn asset only for admins."""
+    asset = _get_asset_for_user(request, pk)
+    if asset.status == Asset.Status.WITHDRAWN and not has_role(request.user, ADMIN):
+        raise PermissionDenied("This image was withdrawn; only an admin may download it.")
+    try:
+        handle = default_storage.open(asset.image.name, "rb")
+    except (OSError, SuspiciousFileOperation) as exc:
+        raise Http404("No such file.") from exc
+    # FileResponse writes the name as an RFC 6266 / 5987 header, escaped for any name.
+    return FileResponse(handle, as_attachment=True, filename=asset_download_name(asset))
