@@ -27,6 +27,7 @@ class Asset(models.Model):
         INTERNAL = "internal", "Internal use only"
         CAMPAIGN = "campaign", "Cleared for this campaign"
         UNRESTRICTED = "unrestricted", "Cleared for any use"
+        CUSTOM = "custom", "Custom licence"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     item = models.OneToOneField("generation.Item", on_delete=models.PROTECT, related_name="asset")
@@ -50,6 +51,23 @@ class Asset(models.Model):
     )
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     rights = models.CharField(max_length=20, choices=Rights.choices, default=Rights.INTERNAL)
+    rights_custom = models.TextField(blank=True, help_text="The licence, when it is custom.")
+    rights_channels = ArrayField(
+        models.CharField(max_length=40), default=list, blank=True, help_text="Empty: any."
+    )
+    rights_territories = ArrayField(
+        models.CharField(max_length=2),
+        default=list,
+        blank=True,
+        help_text="ISO 3166-1; empty: any.",
+    )
+    rights_from = models.DateField(null=True, blank=True)
+    rights_until = models.DateField(null=True, blank=True)
+    rights_notes = models.TextField(blank=True)
+    rights_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rights_set_at = models.DateTimeField(null=True, blank=True)
     cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     approved_by = models.CharField(
         max_length=150, help_text="A reviewer's username, or 'automatic'."
@@ -66,6 +84,29 @@ class Asset(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def rights_expired(self, today=None) -> bool:
+        from django.utils import timezone
+
+        return bool(self.rights_until and self.rights_until < (today or timezone.localdate()))
+
+
+class RightsChange(models.Model):
+    """Audit trail of usage rights: every change is a new row with the values before/after."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="rights_changes")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"rights of {self.asset_id} by {self.changed_by} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class Entry(models.Model):
@@ -97,6 +138,7 @@ class Entry(models.Model):
     purpose = models.CharField(max_length=20, blank=True)
     channel = models.CharField(max_length=40, blank=True)
     rights = models.CharField(max_length=20, blank=True)
+    rights_until = models.DateField(null=True)
     title = models.CharField(max_length=300)
     generated_at = models.DateTimeField(null=True)
     approved_at = models.DateTimeField(null=True)

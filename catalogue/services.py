@@ -15,11 +15,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, TextField, Value
 from django.utils import timezone
 
-from catalogue.models import Asset, Entry
+from catalogue.models import Asset, Entry, RightsChange
 from catalogue.text import fold
 from generation.models import Item
+from generation.sizes import CHANNELS
 from studio import queues
-from studio.errors import InputError
+from studio.errors import FieldError, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -290,6 +291,7 @@ def _entry_write(item: Item) -> None:
         "purpose": item.purpose,
         "channel": item.channel,
         "rights": asset.rights if asset is not None else "",
+        "rights_until": asset.rights_until if asset is not None else None,
         "title": entry_title(item.row_data or {}) or item.prompt[:300],
         "generated_at": item.generated_at,
         "approved_at": approved_at,
@@ -330,3 +332,104 @@ def asset_download_name(asset: Asset) -> str:
     stem = "-".join(slug for slug in slugs if slug)[:120]
     suffix = asset.image.name.rsplit(".", 1)[-1].lower() if "." in asset.image.name else "png"
     return f"{stem or 'image'}-v{asset.item.variation + 1}.{suffix}"
+
+
+# --- Usage rights ---------------------------------------------------------------------------
+
+# Where an image may be used: the delivery channels and the broader uses a licence names.
+RIGHTS_CHANNELS = (
+    *CHANNELS,
+    "web",
+    "print",
+    "email",
+    "marketplace",
+    "advertising",
+    "in-game",
+)
+RIGHTS_FIELDS = (
+    "rights",
+    "rights_custom",
+    "rights_channels",
+    "rights_territories",
+    "rights_from",
+    "rights_until",
+    "rights_notes",
+)
+
+
+def rights_check(
+    *,
+    licence: str,
+    custom: str = "",
+    channels=(),
+    territories=(),
+    valid_from=None,
+    valid_until=None,
+    notes: str = "",
+) -> dict:
+    """The rights an asset would get, validated (InputError names every bad field)."""
+    import pycountry
+
+    errors = []
+    if licence not in Asset.Rights.values:
+        errors.append(FieldError("licence", f"must be one of {', '.join(Asset.Rights.values)}"))
+    custom = (custom or "").strip()
+    if licence == Asset.Rights.CUSTOM and not custom:
+        errors.append(FieldError("custom", "write the licence when it is custom"))
+    channels = sorted({c.strip().lower() for c in channels if c and c.strip()})
+    unknown = [c for c in channels if c not in RIGHTS_CHANNELS]
+    if unknown:
+        errors.append(
+            FieldError(
+                "channels", f"{', '.join(unknown)}: not one of {', '.join(RIGHTS_CHANNELS)}"
+            )
+        )
+    territories = sorted({t.strip().upper() for t in territories if t and t.strip()})
+    bad = [t for t in territories if pycountry.countries.get(alpha_2=t) is None]
+    if bad:
+        errors.append(
+            FieldError("territories", f"{', '.join(bad)}: not ISO 3166-1 codes (e.g. GB, VN, ID)")
+        )
+    if valid_from and valid_until and valid_until < valid_from:
+        errors.append(FieldError("valid_until", "is before valid_from"))
+    if len(notes or "") > 2000:
+        errors.append(FieldError("notes", "at most 2,000 characters"))
+    if errors:
+        raise InputError(errors)
+    return {
+        "rights": licence,
+        "rights_custom": custom if licence == Asset.Rights.CUSTOM else "",
+        "rights_channels": channels,
+        "rights_territories": territories,
+        "rights_from": valid_from,
+        "rights_until": valid_until,
+        "rights_notes": (notes or "").strip(),
+    }
+
+
+def _rights_of(asset: Asset) -> dict:
+    return {
+        name: (value.isoformat() if hasattr(value, "isoformat") else value)
+        for name in RIGHTS_FIELDS
+        for value in [getattr(asset, name)]
+    }
+
+
+def assets_rights_set(*, assets, user, **rights) -> int:
+    """Set the usage rights of one asset or a selection, in one transaction, audited per
+    asset (the values before and after). Validates first: a bad field changes nothing."""
+    values = rights_check(**rights)
+    assets = list(assets)
+    now = timezone.now()
+    with transaction.atomic():
+        for asset in Asset.objects.select_for_update().filter(pk__in=[a.pk for a in assets]):
+            before = _rights_of(asset)
+            for name, value in values.items():
+                setattr(asset, name, value)
+            asset.rights_set_by, asset.rights_set_at = user, now
+            asset.save(update_fields=[*RIGHTS_FIELDS, "rights_set_by", "rights_set_at"])
+            RightsChange.objects.create(
+                asset=asset, changed_by=user, before=before, after=_rights_of(asset)
+            )
+        entries_sync(item_ids=[a.item_id for a in assets])
+    return len(assets)
