@@ -380,9 +380,7 @@ def rights_check(
     unknown = [c for c in channels if c not in RIGHTS_CHANNELS]
     if unknown:
         errors.append(
-            FieldError(
-                "channels", f"{', '.join(unknown)}: not one of {', '.join(RIGHTS_CHANNELS)}"
-            )
+            FieldError("channels", f"{', '.join(unknown)}: not one of {', '.join(RIGHTS_CHANNELS)}")
         )
     territories = sorted({t.strip().upper() for t in territories if t and t.strip()})
     bad = [t for t in territories if pycountry.countries.get(alpha_2=t) is None]

@@ -12,5 +12,6 @@ urlpatterns = [
     path("catalogue/", views.search, name="search"),
     path("catalogue/<uuid:pk>/", views.asset_detail, name="asset"),
     path("catalogue/<uuid:pk>/download/", views.asset_download, name="asset_download"),
+    path("catalogue/<uuid:pk>/rights/", views.asset_rights, name="asset_rights"),
     path("media/<path:path>", views.media, name="media"),
 ]

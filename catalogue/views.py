@@ -3,18 +3,20 @@ from __future__ import annotations
 import mimetypes
 from pathlib import PurePosixPath
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied, SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
-from catalogue.forms import AssetSearchForm
+from catalogue.forms import AssetSearchForm, RightsForm
 from catalogue.models import Asset
 from catalogue.selectors import asset_search
-from catalogue.services import asset_download_name
+from catalogue.services import asset_download_name, assets_rights_set
 from review.selectors import review_decisions_for_item
-from studio.roles import ADMIN, ALL_ROLES, has_role, role_required
+from studio.errors import InputError
+from studio.roles import ADMIN, ALL_ROLES, CREATIVE, MANAGER, has_role, role_required
 
 SEARCH_LIMIT = 60
 # What the media view serves: images the pipeline wrote. Anything else in storage (a CSV kept
@@ -54,9 +56,13 @@ def search(request: HttpRequest) -> HttpResponse:
 @role_required(*ALL_ROLES)
 def asset_detail(request: HttpRequest, pk) -> HttpResponse:
     asset = _get_asset_for_user(request, pk)
+    return render(request, "catalogue/asset_detail.html", _asset_context(asset))
+
+
+def _asset_context(asset: Asset, *, rights_form: RightsForm | None = None) -> dict:
     item = asset.item
     quality = getattr(item, "quality", None)
-    context = {
+    return {
         "asset": asset,
         "item": item,
         "campaign": asset.campaign,
@@ -65,8 +71,9 @@ def asset_detail(request: HttpRequest, pk) -> HttpResponse:
         "scores": sorted(quality.scores.items()) if quality else [],
         "measures": sorted(quality.measures.items()) if quality else [],
         "decisions": review_decisions_for_item(item_id=item.pk),
+        "rights_form": rights_form or RightsForm(initial=RightsForm.initial_for(asset)),
+        "rights_changes": asset.rights_changes.select_related("changed_by")[:20],
     }
-    return render(request, "catalogue/asset_detail.html", context)
 
 
 def _safe_storage_name(path: str) -> str:
@@ -111,3 +118,25 @@ def asset_download(request: HttpRequest, pk) -> FileResponse:
         raise Http404("No such file.") from exc
     # FileResponse writes the name as an RFC 6266 / 5987 header, escaped for any name.
     return FileResponse(handle, as_attachment=True, filename=asset_download_name(asset))
+
+
+@require_POST
+@role_required(CREATIVE, MANAGER, ADMIN)
+def asset_rights(request: HttpRequest, pk) -> HttpResponse:
+    """Set an asset's usage rights (creatives and managers); audited by the service."""
+    asset = _get_asset_for_user(request, pk)
+    form = RightsForm(request.POST)
+    if form.is_valid():
+        try:
+            assets_rights_set(assets=[asset], user=request.user, **form.rights_kwargs())
+        except InputError as exc:
+            for problem in exc.errors:
+                form.add_error(
+                    problem.field if problem.field in form.fields else None, problem.message
+                )
+        else:
+            messages.success(request, "Usage rights saved.")
+            return redirect("catalogue:asset", pk=asset.pk)
+    return render(
+        request, "catalogue/asset_detail.html", _asset_context(asset, rights_form=form), status=400
+    )

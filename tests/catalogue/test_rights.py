@@ -72,3 +72,45 @@ def test_expired_rights_are_known_on_the_asset(assets, manager):
 
     assert assets[0].rights_expired()
     assert not assets[1].rights_expired()
+
+
+def test_a_manager_sets_rights_on_the_asset_page_and_sees_the_history(manager_client, asset):
+    from django.urls import reverse
+
+    url = reverse("catalogue:asset_rights", args=[asset.pk])
+    response = manager_client.post(
+        url,
+        {
+            "licence": "campaign",
+            "channels": "web, instagram",
+            "territories": "GB, VN",
+            "valid_until": "2020-01-31",
+        },
+    )
+
+    assert response.status_code == 302
+    page = manager_client.get(reverse("catalogue:asset", args=[asset.pk])).content.decode()
+    assert "rights expired" in page and "GB, VN" in page and "mona" in page
+
+
+def test_bad_rights_on_the_page_name_the_field_and_change_nothing(manager_client, asset):
+    from django.urls import reverse
+
+    response = manager_client.post(
+        reverse("catalogue:asset_rights", args=[asset.pk]),
+        {"licence": "campaign", "territories": "Narnia"},
+    )
+
+    assert response.status_code == 400
+    assert "NARNIA: not ISO 3166-1 codes" in response.content.decode()
+    asset.refresh_from_db()
+    assert asset.rights == "internal" and not RightsChange.objects.exists()
+
+
+def test_a_reviewer_cannot_change_rights(reviewer_client, asset):
+    from django.urls import reverse
+
+    response = reviewer_client.post(
+        reverse("catalogue:asset_rights", args=[asset.pk]), {"licence": "unrestricted"}
+    )
+    assert response.status_code == 403
