@@ -139,6 +139,13 @@ class Entry(models.Model):
     channel = models.CharField(max_length=40, blank=True)
     rights = models.CharField(max_length=20, blank=True)
     rights_until = models.DateField(null=True)
+    # Tags with where they came from: [{"tag", "source", "score"}], sources csv, colour,
+    # quality, manual. ``tag_names`` is what filters and facets read.
+    tags = models.JSONField(default=list, blank=True)
+    tag_names = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    # A person's edits survive re-indexing: added tags, and automatic ones they removed.
+    tags_added = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    tags_removed = ArrayField(models.CharField(max_length=100), default=list, blank=True)
     title = models.CharField(max_length=300)
     generated_at = models.DateTimeField(null=True)
     approved_at = models.DateTimeField(null=True)
@@ -154,6 +161,7 @@ class Entry(models.Model):
             GinIndex(fields=["search_vector"], name="entry_search_gin"),
             GinIndex(fields=["reason_codes"], name="entry_reasons_gin"),
             GinIndex(fields=["loras"], name="entry_loras_gin"),
+            GinIndex(fields=["tag_names"], name="entry_tags_gin"),
             models.Index(fields=["campaign", "status"], name="entry_campaign_status"),
             models.Index(fields=["status", "generated_at"], name="entry_status_generated"),
             models.Index(fields=["generated_at"], name="entry_generated"),

@@ -230,11 +230,11 @@ def _folded(text: str, weight: str):
     )
 
 
-def _search_document(item: Item, asset: Asset | None):
+def _search_document(item: Item, asset: Asset | None, tag_names=()):
     row = {str(k).strip().lower(): str(v) for k, v in (item.row_data or {}).items() if v}
     naming = [row[c] for c in (*ID_COLUMNS, *NAME_COLUMNS) if c in row]
     describing = [v for c, v in row.items() if c not in ID_COLUMNS + NAME_COLUMNS]
-    tags = list(asset.tags) if asset is not None else []
+    tags = [*(asset.tags if asset is not None else []), *tag_names]
     names = [item.campaign.name, item.base_model.name] + [lora["name"] for lora in item.loras]
     return (
         _folded(" ".join([entry_title(item.row_data or {}), *naming]), "A")
@@ -242,6 +242,77 @@ def _search_document(item: Item, asset: Asset | None):
         + _folded(" ".join(describing + tags), "C")
         + _folded(" ".join(names), "D")
     )
+
+
+# Columns whose values are ids or free text, never tags.
+UNTAGGED_COLUMNS = (*ID_COLUMNS, "name", "product", "product_name", "title", "asset_name")
+MAX_TAG = 100
+
+
+def automatic_tags(item: Item) -> list[dict]:
+    """Tags with their source: the CSV row's describing values ("csv"), the image's dominant
+    colours ("colour", with the share of the frame) and what the scorers measured about its
+    look ("quality")."""
+    tags: dict[str, dict] = {}
+
+    def add(tag: str, source: str, score: float | None = None) -> None:
+        tag = _tag(tag)
+        if tag and tag not in tags:
+            tags[tag] = {"tag": tag, "source": source, "score": score}
+
+    for column, value in (item.row_data or {}).items():
+        if str(column).strip().lower() not in UNTAGGED_COLUMNS and value and len(value) <= 40:
+            add(value, "csv")
+    if item.purpose:
+        add(item.purpose, "csv")
+    quality = getattr(item, "quality", None)
+    if quality is not None:
+        for colour in quality.palette or []:
+            add(colour["name"], "colour", colour["share"])
+        measures, scores = quality.measures or {}, quality.scores or {}
+        if measures.get("plain_backdrop") and measures.get("backdrop_luma", 0) >= 235:
+            add("white background", "quality")
+        elif measures.get("plain_backdrop"):
+            add("plain background", "quality")
+        luma = measures.get("mean_luma")
+        if luma is not None and luma < 70:
+            add("dark", "quality")
+        elif luma is not None and luma > 190:
+            add("high-key", "quality")
+        if scores.get("contrast", 1.0) < 0.5:
+            add("low contrast", "quality")
+        if scores.get("sharpness", 1.0) < 0.5:
+            add("soft focus", "quality")
+    return list(tags.values())
+
+
+def _effective_tags(auto: list[dict], *, added, removed) -> list[dict]:
+    removed = set(removed)
+    tags = [t for t in auto if t["tag"] not in removed]
+    have = {t["tag"] for t in tags}
+    tags += [{"tag": t, "source": "manual", "score": None} for t in added if t not in have]
+    return tags
+
+
+def _tag(text: str) -> str:
+    return " ".join(str(text).lower().split())[:MAX_TAG]
+
+
+def entries_tags_edit(*, item_ids, add=(), remove=()) -> int:
+    """A creative adds or removes tags on one image or a whole selection. The edits are kept
+    on the entry, so re-indexing never undoes them. Returns how many entries changed."""
+    add = [t for t in dict.fromkeys(_tag(t) for t in add) if t]
+    remove = [t for t in dict.fromkeys(_tag(t) for t in remove) if t and t not in add]
+    if not add and not remove:
+        raise InputError("tags", "name at least one tag to add or remove")
+    with transaction.atomic():
+        entries = list(Entry.objects.select_for_update().filter(item_id__in=list(item_ids)))
+        for entry in entries:
+            added = [t for t in dict.fromkeys([*entry.tags_added, *add]) if t not in remove]
+            removed = [t for t in dict.fromkeys([*entry.tags_removed, *remove]) if t not in add]
+            Entry.objects.filter(pk=entry.pk).update(tags_added=added, tags_removed=removed)
+        entries_sync(item_ids=[e.item_id for e in entries])
+    return len(entries)
 
 
 def entries_sync(*, item_ids) -> int:
@@ -298,8 +369,12 @@ def _entry_write(item: Item) -> None:
         "score": quality.overall if quality else None,
         "cost": item.cost,
     }
-    Entry.objects.update_or_create(item_id=item.pk, defaults=values)
-    Entry.objects.filter(item_id=item.pk).update(search_vector=_search_document(item, asset))
+    entry, _ = Entry.objects.update_or_create(item_id=item.pk, defaults=values)
+    tags = _effective_tags(automatic_tags(item), added=entry.tags_added, removed=entry.tags_removed)
+    names = [t["tag"] for t in tags]
+    Entry.objects.filter(item_id=item.pk).update(
+        tags=tags, tag_names=names, search_vector=_search_document(item, asset, names)
+    )
 
 
 def entries_reconcile(*, limit: int = 5000) -> dict[str, int]:

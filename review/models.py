@@ -75,6 +75,9 @@ class QualityResult(models.Model):
     basis = models.JSONField(
         default=dict, blank=True, help_text="The policy rule that decided, with its numbers."
     )
+    palette = models.JSONField(
+        default=list, blank=True, help_text='Dominant colours: [{"name", "share", "rgb"}].'
+    )
     # 64-bit perceptual hash as 16 hex digits: near-duplicates within a campaign are one
     # indexed query (Hamming distance in SQL), never a rescan of the images.
     phash = models.CharField(max_length=16, blank=True, db_index=True)

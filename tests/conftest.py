@@ -204,6 +204,16 @@ def stages_inline(monkeypatch, django_capture_on_commit_callbacks):
     return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
+@pytest.fixture
+def handoffs(monkeypatch):
+    """What was handed to a stage after commit, as (job, ids), instead of reaching Redis."""
+    from studio import queues
+
+    pushed: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(queues, "_push", lambda spec, ids, **_: pushed.append((spec.job, ids)))
+    return pushed
+
+
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"

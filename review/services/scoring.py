@@ -101,6 +101,7 @@ def items_score(*, item_ids) -> list[QualityResult]:
 
 def _item_route(*, item: Item, image, clip) -> QualityResult | None:
     from review.quality import add_clip, decide, score_image
+    from review.quality.palette import dominant_colours
     from review.quality.similarity import phash_hex, style_score
 
     card = score_image(image)
@@ -158,6 +159,7 @@ def _item_route(*, item: Item, image, clip) -> QualityResult | None:
             notes=notes,
             hard_fail=card.hard_fail,
             basis=decision.basis,
+            palette=[] if card.hard_fail else dominant_colours(image),
             phash=phash,
         )
         if decision.verdict == Verdict.REVIEW:

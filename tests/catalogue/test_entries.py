@@ -14,6 +14,7 @@ from catalogue.services import entries_reconcile, entries_sync
 from generation.models import Item
 from review.models import QualityResult
 from review.services import review_task_claim_next, review_task_decide
+from studio.errors import InputError
 from tests.conftest import route_items
 
 
@@ -145,3 +146,40 @@ def test_an_item_announces_its_changes_to_the_index_stage(campaign, reviewer, st
 
     entry = Entry.objects.get(item=item)
     assert (entry.status, entry.published, entry.reviewer) == ("approved", True, "rui")
+
+
+def test_every_image_gets_tags_with_their_source(campaign):
+    from review.models import QualityResult
+
+    (item,) = route_items(campaign, to="review", count=1)
+    QualityResult.objects.filter(item=item).update(
+        palette=[{"name": "teal", "share": 0.6, "rgb": [30, 140, 140]}],
+        measures={"plain_backdrop": 1.0, "backdrop_luma": 250.0, "mean_luma": 200.0},
+    )
+    _index(campaign)
+
+    tags = {t["tag"]: t for t in Entry.objects.get(item=item).tags}
+    assert tags["sneaker"]["source"] == "csv" and tags["footwear"]["source"] == "csv"
+    assert tags["teal"] == {"tag": "teal", "source": "colour", "score": 0.6}
+    assert tags["white background"]["source"] == "quality"
+    assert tags["high-key"]["source"] == "quality"
+    assert "sh-1001" not in tags and "aero runner" not in tags  # ids and names are not tags
+
+
+def test_a_creatives_tag_edits_on_a_selection_survive_reindexing(campaign):
+    from catalogue.services import entries_tags_edit
+
+    _index(campaign)
+    selection = list(campaign.items.values_list("pk", flat=True)[:3])
+
+    assert entries_tags_edit(item_ids=selection, add=["Hero Shot"], remove=["footwear"]) == 3
+    _index(campaign)
+
+    for entry in Entry.objects.filter(item_id__in=selection):
+        names = set(entry.tag_names)
+        assert "hero shot" in names and "footwear" not in names
+        assert {"tag": "hero shot", "source": "manual", "score": None} in entry.tags
+    found = entry_search(query="hero shot", facets=False)
+    assert {e.item_id for e in found.entries} == set(selection)
+    with pytest.raises(InputError):
+        entries_tags_edit(item_ids=selection, add=[" "], remove=[])

@@ -53,7 +53,7 @@ def test_the_queue_can_be_filtered_by_campaign(reviewer, review_items, campaign)
 
 
 def test_approving_moves_the_item_to_approved_and_keeps_an_audit_entry(
-    reviewer, review_items, django_capture_on_commit_callbacks
+    reviewer, review_items, django_capture_on_commit_callbacks, handoffs
 ):
     task = review_task_claim_next(user=reviewer)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -66,7 +66,12 @@ def test_approving_moves_the_item_to_approved_and_keeps_an_audit_entry(
     assert list(ReviewDecision.objects.values_list("decision", "reviewer")) == [
         ("approved", reviewer.pk)
     ]
-    assert len(callbacks) == 1  # publishing is enqueued after commit
+    for callback in callbacks:  # publishing and indexing are enqueued after commit
+        callback()
+    assert sorted(handoffs) == [
+        ("catalogue.jobs.index_items", [str(task.item_id)]),
+        ("catalogue.jobs.sync_assets", [str(task.item_id)]),
+    ]
 
 
 def test_rejecting_needs_a_reason(reviewer, review_items):

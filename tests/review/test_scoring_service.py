@@ -16,13 +16,19 @@ def test_scoring_routes_a_borderline_image_to_the_review_queue(campaign):
 
 
 def test_scoring_approves_and_enqueues_publishing_after_commit(
-    campaign, django_capture_on_commit_callbacks
+    campaign, django_capture_on_commit_callbacks, handoffs
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         (item,) = route_items(campaign, to="approved")
     assert item.status == Item.Status.APPROVED
     assert item.finished_at is not None
-    assert len(callbacks) == 1
+    assert handoffs == []  # nothing before the commit
+    for callback in callbacks:
+        callback()
+    assert sorted(handoffs) == [
+        ("catalogue.jobs.index_items", [str(item.pk)]),
+        ("catalogue.jobs.sync_assets", [str(item.pk)]),
+    ]
 
 
 def test_scoring_rejects_below_the_lower_threshold(campaign):
