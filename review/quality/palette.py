@@ -58,6 +58,4 @@ def dominant_colours(image: Image.Image) -> list[dict]:
         entry = named.setdefault(name, {"name": name, "share": 0.0, "rgb": [int(c) for c in rgb]})
         entry["share"] += float(share)
     colours = [c | {"share": round(c["share"], 3)} for c in named.values()]
-    return sorted(
-        (c for c in colours if c["share"] >= MIN_SHARE), key=lambda c: -c["share"]
-    )
+    return sorted((c for c in colours if c["share"] >= MIN_SHARE), key=lambda c: -c["share"])
