@@ -251,8 +251,9 @@ MAX_TAG = 100
 
 def automatic_tags(item: Item) -> list[dict]:
     """Tags with their source: the CSV row's describing values ("csv"), the image's dominant
-    colours ("colour", with the share of the frame) and what the scorers measured about its
-    look ("quality")."""
+    colours ("colour", with the share of the frame), CLIP's zero-shot tags when it is
+    configured ("clip", with the probability) and what the scorers measured about its look
+    ("quality")."""
     tags: dict[str, dict] = {}
 
     def add(tag: str, source: str, score: float | None = None) -> None:
@@ -269,6 +270,8 @@ def automatic_tags(item: Item) -> list[dict]:
     if quality is not None:
         for colour in quality.palette or []:
             add(colour["name"], "colour", colour["share"])
+        for tag in quality.clip_tags or []:
+            add(tag["tag"], "clip", tag["score"])
         measures, scores = quality.measures or {}, quality.scores or {}
         if measures.get("plain_backdrop") and measures.get("backdrop_luma", 0) >= 235:
             add("white background", "quality")

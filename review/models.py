@@ -38,6 +38,11 @@ class QualityPolicy(models.Model):
         help_text='Concepts ("text", "watermark", "extra fingers") an image must not match '
         "better than its own prompt (CLIP).",
     )
+    tag_vocabulary = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Words CLIP may tag images with, besides STUDIO_CLIP_TAGS.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -77,6 +82,9 @@ class QualityResult(models.Model):
     )
     palette = models.JSONField(
         default=list, blank=True, help_text='Dominant colours: [{"name", "share", "rgb"}].'
+    )
+    clip_tags = models.JSONField(
+        default=list, blank=True, help_text='Zero-shot CLIP tags: [{"tag", "score"}].'
     )
     # 64-bit perceptual hash as 16 hex digits: near-duplicates within a campaign are one
     # indexed query (Hamming distance in SQL), never a rescan of the images.

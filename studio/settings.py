@@ -226,6 +226,24 @@ STUDIO_QUALITY_UNWANTED_CONCEPTS = _quality_env_list(
     "STUDIO_QUALITY_UNWANTED_CONCEPTS",
     ["text", "watermark", "logo", "extra fingers", "deformed hands", "blurry"],
 )
+# Zero-shot tags CLIP may give an image (a campaign's policy can add its own words).
+STUDIO_CLIP_TAGS = _quality_env_list(
+    "STUDIO_CLIP_TAGS",
+    [
+        "product photo",
+        "lifestyle photo",
+        "flat lay",
+        "close-up",
+        "outdoor",
+        "indoor",
+        "person",
+        "illustration",
+        "3d render",
+        "pattern",
+        "landscape",
+        "food",
+    ],
+)
 # open_clip model name (e.g. ViT-B-32) and pretrained tag or local checkpoint file; empty
 # model name = CLIP scoring off (recorded as a skipped reason). STUDIO_CLIP_CONFIG: a JSON
 # model config registered with open_clip first (for custom/tiny models).

@@ -38,6 +38,7 @@ class ClipResult:
     scores: dict[str, float] = field(default_factory=dict)
     measures: dict[str, float] = field(default_factory=dict)
     reasons: list[Reason] = field(default_factory=list)
+    tags: list[tuple[str, float]] = field(default_factory=list)  # zero-shot, with probability
     skipped: str = ""  # non-empty: CLIP did not run, and this says why
 
 
@@ -148,19 +149,27 @@ class ClipScorer:
         *,
         prompts: list[str],
         unwanted: list[list[str]],
+        vocabulary: list[list[str]] | None = None,
         batch_size: int = 16,
     ) -> list[ClipResult]:
         if not (len(images) == len(prompts) == len(unwanted)):
             raise ValueError("images, prompts and unwanted must have the same length")
         if not images:
             return []
+        vocabulary = vocabulary or [[] for _ in images]
         with self._lock:
             image_features = self.image_features(images, batch_size=batch_size)
             results = []
             for i, (prompt, concepts) in enumerate(zip(prompts, unwanted, strict=True)):
                 texts = [prompt, *concepts]
                 sims = (image_features[i : i + 1] @ self._texts(texts).T)[0].tolist()
-                results.append(self._result(sims[0], dict(zip(concepts, sims[1:], strict=True))))
+                result = self._result(sims[0], dict(zip(concepts, sims[1:], strict=True)))
+                if vocabulary[i]:
+                    words = list(dict.fromkeys(vocabulary[i]))
+                    texts = [f"a photo of {word}" for word in words]
+                    tag_sims = (image_features[i : i + 1] @ self._texts(texts).T)[0]
+                    result.tags = zero_shot(words, tag_sims.tolist())
+                results.append(result)
         return results
 
     def _result(self, match: float, unwanted: dict[str, float]) -> ClipResult:
@@ -190,6 +199,27 @@ class ClipScorer:
                     )
                 )
         return result
+
+
+# CLIP's own logit scale: cosine similarities times 100 before the softmax.
+ZERO_SHOT_SCALE = 100.0
+ZERO_SHOT_MIN = 0.2
+ZERO_SHOT_MAX_TAGS = 3
+
+
+def zero_shot(words: list[str], similarities: list[float]) -> list[tuple[str, float]]:
+    """The vocabulary words an image most likely shows: softmax over the words, at most
+    ZERO_SHOT_MAX_TAGS with probability >= ZERO_SHOT_MIN, most likely first."""
+    import math
+
+    top = max(similarities)
+    weights = [math.exp(ZERO_SHOT_SCALE * (s - top)) for s in similarities]
+    total = sum(weights)
+    ranked = sorted(
+        ((word, round(w / total, 3)) for word, w in zip(words, weights, strict=True)),
+        key=lambda pair: -pair[1],
+    )
+    return [(word, p) for word, p in ranked if p >= ZERO_SHOT_MIN][:ZERO_SHOT_MAX_TAGS]
 
 
 _scorer: ClipScorer | None = None
@@ -245,6 +275,7 @@ def clip_score_images(
     *,
     prompts: list[str],
     unwanted: list[list[str]],
+    vocabulary: list[list[str]] | None = None,
     batch_size: int | None = None,
 ) -> list[ClipResult]:
     """CLIP scores for a batch, or one skipped result per image saying why CLIP did not run."""
@@ -258,5 +289,6 @@ def clip_score_images(
         images,
         prompts=prompts,
         unwanted=unwanted,
+        vocabulary=vocabulary,
         batch_size=batch_size or settings.STUDIO_CLIP_BATCH_SIZE,
     )

@@ -81,12 +81,13 @@ def items_score(*, item_ids) -> list[QualityResult]:
         except (OSError, ValueError) as exc:
             logger.warning("item %s: cannot score its image: %s", item.pk, exc)
             errors.append(f"{item.pk}: {exc}")
+    policies = [quality_policy_ensure(campaign=item.campaign) for item, _ in loaded]
     clips = clip_score_images(
         [image for _, image in loaded],
         prompts=[item.prompt for item, _ in loaded],
-        unwanted=[
-            list(quality_policy_ensure(campaign=item.campaign).unwanted_concepts or [])
-            for item, _ in loaded
+        unwanted=[list(policy.unwanted_concepts or []) for policy in policies],
+        vocabulary=[
+            [*settings.STUDIO_CLIP_TAGS, *(policy.tag_vocabulary or [])] for policy in policies
         ],
     )
     results = []
@@ -160,6 +161,7 @@ def _item_route(*, item: Item, image, clip) -> QualityResult | None:
             hard_fail=card.hard_fail,
             basis=decision.basis,
             palette=[] if card.hard_fail else dominant_colours(image),
+            clip_tags=[{"tag": tag, "score": score} for tag, score in clip.tags],
             phash=phash,
         )
         if decision.verdict == Verdict.REVIEW:

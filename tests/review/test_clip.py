@@ -148,3 +148,28 @@ def test_a_batch_job_scores_its_images_together_and_an_unreadable_one_does_not_s
     assert statuses[1] == Item.Status.SCORING  # left for the retry / reconciler
     assert Item.Status.SCORING not in (statuses[0], statuses[2])
     assert "clip_match" in Item.objects.get(pk=items[2].pk).quality.scores
+
+
+def test_zero_shot_keeps_the_likely_words_most_likely_first() -> None:
+    from review.quality.clip import zero_shot
+
+    tags = zero_shot(["shoe", "lamp", "bag"], [0.30, 0.10, 0.295])
+
+    assert [word for word, _ in tags] == ["shoe", "bag"]
+    assert tags[0][1] > tags[1][1] >= 0.2
+    assert zero_shot(["a", "b", "c", "d", "e", "f"], [0.2] * 6) == []  # nothing stands out
+
+
+def test_the_quality_job_records_zero_shot_tags_from_the_campaigns_vocabulary(
+    tiny_clip, campaign
+) -> None:
+    tiny_clip.STUDIO_CLIP_TAGS = ["sneaker"]
+    campaign.quality_policy.tag_vocabulary = ["lamp"]
+    campaign.quality_policy.save()
+    item = item_as_generated(campaign.items.first())
+
+    result = item_score(item_id=item.pk)
+
+    words = {tag["tag"] for tag in result.clip_tags}
+    assert words and words <= {"sneaker", "lamp"}
+    assert all(0.2 <= tag["score"] <= 1.0 for tag in result.clip_tags)
