@@ -94,6 +94,7 @@ def asset_publish(*, item_id) -> Asset | None:
         # Published concurrently by another run of the same job.
         default_storage.delete(thumb_name)
         return Asset.objects.get(item=item)
+    entries_sync(item_ids=[item.pk])  # the entry now shows the image as published
     return asset
 
 

@@ -10,15 +10,15 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from catalogue.forms import AssetSearchForm, RightsForm
+from catalogue.forms import CatalogueSearchForm, RightsForm
 from catalogue.models import Asset
-from catalogue.selectors import asset_search
+from catalogue.selectors import SearchResults, entry_search
 from catalogue.services import asset_download_name, assets_rights_set
 from review.selectors import review_decisions_for_item
 from studio.errors import InputError
 from studio.roles import ADMIN, ALL_ROLES, CREATIVE, MANAGER, has_role, role_required
 
-SEARCH_LIMIT = 60
+SEARCH_PER_PAGE = 48
 # What the media view serves: images the pipeline wrote. Anything else in storage (a CSV kept
 # between form posts, say) is not for every role to download.
 MEDIA_FOLDERS = ("items", "thumbnails", "references")
@@ -38,18 +38,80 @@ def _get_asset_for_user(request: HttpRequest, pk) -> Asset:
     )
 
 
+class ResultsPage:
+    """What templates/includes/pagination.html reads from a Paginator page, built from the
+    count entry_search already made (a Paginator would count, or load, the rows again)."""
+
+    def __init__(self, results: SearchResults) -> None:
+        self.number = results.page
+        self.num_pages = results.pages
+        self.paginator = self
+
+    def has_other_pages(self) -> bool:
+        return self.num_pages > 1
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def has_next(self) -> bool:
+        return self.number < self.num_pages
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+
+def _cards(entries: list) -> list:
+    """What a result card shows beside the entry's own columns."""
+    from generation.models import Item
+    from review.vocabulary import Verdict, reason_label
+
+    statuses, verdicts = dict(Item.Status.choices), dict(Verdict.choices)
+    for entry in entries:
+        entry.asset = getattr(entry.item, "asset", None)
+        published = entry.asset is not None and entry.asset.status == Asset.Status.PUBLISHED
+        if entry.asset is not None:
+            entry.badge = (entry.asset.status, entry.asset.get_status_display())
+        else:
+            entry.badge = (entry.status, statuses.get(entry.status, entry.status))
+        if published:
+            entry.thumb = entry.asset.thumbnail.name or entry.asset.image.name
+        else:
+            entry.thumb = entry.item.image.name if entry.item.image else ""
+        # A published image goes by its asset's title, as on the asset page.
+        entry.card_title = entry.asset.title if entry.asset is not None else entry.title
+        entry.verdict_label = verdicts.get(entry.verdict, entry.verdict)
+        entry.reason_labels = [reason_label(code) for code in entry.reason_codes]
+        entry.match = round(entry.rank * 100) if getattr(entry, "rank", None) is not None else None
+    return entries
+
+
 @require_GET
 @role_required(*ALL_ROLES)
 def search(request: HttpRequest) -> HttpResponse:
-    form = AssetSearchForm(request.GET)
-    assets = (
-        list(asset_search(**form.search_kwargs(), limit=SEARCH_LIMIT)) if form.is_valid() else []
-    )
-    context = {"form": form, "assets": assets, "limit": SEARCH_LIMIT}
+    """Every image a campaign made, by text, filters and facets; a bad value is a message on
+    its field (400), never an empty page."""
+    form = CatalogueSearchForm(request.GET)
+    results = None
+    if form.is_valid():
+        results = entry_search(**form.search_kwargs(), per_page=SEARCH_PER_PAGE)
+        _cards(results.entries)
+    facets = results.facets if results else {}
+    context = {
+        "form": form,
+        "results": results,
+        "page": ResultsPage(results) if results else None,
+        "facet_groups": form.facet_groups(facets),
+        "active_filters": form.active_filters(facets),
+    }
     template = "catalogue/search.html"
     if request.htmx:
         template += "#results"
-    return render(request, template, context)
+    # htmx swaps no 4xx response by default: its partial answers 200 so the messages show.
+    status = 400 if results is None and not request.htmx else 200
+    return render(request, template, context, status=status)
 
 
 @require_GET

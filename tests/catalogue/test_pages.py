@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.urls import reverse
 
 from catalogue.models import Asset
+from catalogue.services import entries_sync
 from review.models import ReviewDecision, ReviewTask
 from review.services import review_task_claim_next, review_task_decide
 from tests.conftest import route_items
@@ -17,63 +20,80 @@ def search(client, **params) -> str:
     return client.get(reverse("catalogue:search"), params).content.decode()
 
 
-def test_search_finds_an_asset_by_a_word_of_its_prompt(manager_client, asset):
+@pytest.fixture
+def indexed_asset(asset):
+    entries_sync(item_ids=[asset.item_id])
+    return asset
+
+
+def test_search_finds_an_asset_by_a_word_of_its_prompt(manager_client, indexed_asset):
     page = search(manager_client, q="sneaker")
 
-    assert reverse("catalogue:asset", args=[asset.pk]) in page
-    assert asset.title in page
+    assert reverse("catalogue:asset", args=[indexed_asset.pk]) in page
+    assert indexed_asset.title in html.unescape(page)
 
 
-def test_search_does_not_find_an_asset_by_an_absent_word(manager_client, asset):
+def test_search_finds_images_that_are_not_published(manager_client, campaign):
+    (item,) = route_items(campaign, to="review", count=1)
+    entries_sync(item_ids=[item.pk])
+
+    page = search(manager_client, q="sneaker")
+
+    assert "In review" in page
+    assert reverse("catalogue:media", args=[item.image.name]) in page
+
+
+def test_search_does_not_find_an_asset_by_an_absent_word(manager_client, indexed_asset):
     page = search(manager_client, q="zeppelin")
 
-    assert reverse("catalogue:asset", args=[asset.pk]) not in page
-    assert "No assets match." in page
+    assert reverse("catalogue:asset", args=[indexed_asset.pk]) not in page
+    assert "No images match." in page
 
 
-def test_search_understands_websearch_syntax(manager_client, asset):
-    assert reverse("catalogue:asset", args=[asset.pk]) in search(
-        manager_client, q='"aero runner" -leather'
-    )
-    assert reverse("catalogue:asset", args=[asset.pk]) in search(
-        manager_client, q="zeppelin OR mesh"
-    )
-    assert reverse("catalogue:asset", args=[asset.pk]) not in search(
-        manager_client, q="sneaker -mesh"
-    )
+def test_search_understands_websearch_syntax(manager_client, indexed_asset):
+    url = reverse("catalogue:asset", args=[indexed_asset.pk])
+    assert url in search(manager_client, q='"aero runner" -leather')
+    assert url in search(manager_client, q="zeppelin OR mesh")
+    assert url not in search(manager_client, q="sneaker -mesh")
 
 
-def test_an_empty_query_lists_the_newest_assets(manager_client, asset):
-    assert reverse("catalogue:asset", args=[asset.pk]) in search(manager_client)
+def test_an_empty_query_lists_the_newest_images(manager_client, indexed_asset):
+    page = search(manager_client)
+
+    assert reverse("catalogue:asset", args=[indexed_asset.pk]) in page
+    assert "newest first" in page
 
 
-def test_search_filters_by_campaign_and_status(manager_client, asset, campaign):
-    url = reverse("catalogue:asset", args=[asset.pk])
+def test_search_filters_by_campaign_and_publication(manager_client, indexed_asset, campaign):
+    url = reverse("catalogue:asset", args=[indexed_asset.pk])
     assert url in search(manager_client, q="sneaker", campaign=str(campaign.pk))
-    assert url in search(manager_client, status="published")
+    assert url in search(manager_client, published="yes")
 
-    Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.WITHDRAWN)
+    Asset.objects.filter(pk=indexed_asset.pk).update(status=Asset.Status.WITHDRAWN)
+    entries_sync(item_ids=[indexed_asset.item_id])
 
-    assert url not in search(manager_client, q="sneaker", status="published")
-    assert url in search(manager_client, q="sneaker", status="withdrawn")
+    assert url not in search(manager_client, q="sneaker", published="yes")
+    page = search(manager_client, q="sneaker", published="no")
+    assert url in page and "Withdrawn" in page
 
 
-def test_an_unknown_campaign_filter_is_a_form_error_not_a_500(manager_client, asset):
+def test_an_unknown_campaign_filter_is_a_form_error_not_a_500(manager_client, indexed_asset):
     response = manager_client.get(
         reverse("catalogue:search"), {"campaign": "not-a-uuid", "q": "sneaker"}
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert b"errorlist" in response.content
+    assert b"campaign id" in response.content
 
 
-def test_an_htmx_search_gets_only_the_results_fragment(manager_client, asset):
+def test_an_htmx_search_gets_only_the_results_fragment(manager_client, indexed_asset):
     response = manager_client.get(reverse("catalogue:search"), {"q": "sneaker"}, **HTMX)
     fragment = response.content.decode()
 
     assert fragment.lstrip().startswith('<section id="results"')
     assert "<html" not in fragment
-    assert reverse("catalogue:asset", args=[asset.pk]) in fragment
+    assert reverse("catalogue:asset", args=[indexed_asset.pk]) in fragment
 
 
 def test_the_asset_page_shows_full_provenance(manager_client, asset):

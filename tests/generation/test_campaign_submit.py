@@ -35,7 +35,8 @@ def test_it_creates_one_item_per_row_and_variation_with_resolved_prompts(
     assert first.params["steps"] == 2 and first.params["width"] == 64
     assert first.base_model == recipe.base_model
     assert first.status == Item.Status.QUEUED
-    assert len(callbacks) == 10  # one generation job per batch of 4, enqueued after commit
+    # One generation job per batch of 4, and one "index" hand-off, all after commit.
+    assert len(callbacks) == 11
 
 
 def test_it_derives_reproducible_distinct_seeds_from_the_base_seed(

@@ -80,6 +80,6 @@ def test_campaign_status_of_an_unknown_id_exits_2(db):
 
 
 def test_catalogue_search_prints_matching_assets_as_json(asset):
-    lines = run("catalogue_search", "sneaker", "--json").splitlines()
-    assert [json.loads(line)["id"] for line in lines] == [str(asset.pk)]
-    assert run("catalogue_search", "helicopter", "--json") == ""
+    found = json.loads(run("catalogue_search", "sneaker", "--json"))
+    assert [r["asset_id"] for r in found["results"] if r["asset_id"]] == [str(asset.pk)]
+    assert json.loads(run("catalogue_search", "helicopter", "--json"))["count"] == 0

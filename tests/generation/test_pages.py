@@ -156,7 +156,8 @@ def test_create_makes_the_campaign_and_its_items_and_opens_it(
     assert campaign.base_seed == 7
     assert campaign.items.count() == 40
     assert (campaign.quality_policy.approve_at, campaign.quality_policy.reject_below) == (0.8, 0.3)
-    assert len(callbacks) == 10  # one generation job per batch of 4, enqueued at commit
+    # One generation job per batch of 4, and one "index" hand-off, all at commit.
+    assert len(callbacks) == 11
 
 
 BAD_CSVS = [
