@@ -141,8 +141,8 @@ def asset_sync(*, item_id) -> Asset | None:
         return None
     asset = Asset.objects.filter(item_id=item_id).first()
     if status == Item.Status.APPROVED and asset is None:
-        asset = asset_publish(item_id=item_id)
-    elif status == Item.Status.APPROVED:
+        return asset_publish(item_id=item_id)  # which indexes the entry too
+    if status == Item.Status.APPROVED:
         Asset.objects.filter(
             pk=asset.pk, status=Asset.Status.WITHDRAWN, withdrawn_reason=Asset.Withdrawal.REVIEW
         ).update(**_PUBLISHED_AGAIN)
