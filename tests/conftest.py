@@ -204,6 +204,27 @@ def stages_inline(monkeypatch, django_capture_on_commit_callbacks):
     return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
+def blur_rejections(campaign, reviewer) -> tuple[list, object]:
+    """Three images rejected automatically (the first for blur, the others for exposure) and
+    one a reviewer rejected for blur: (the automatic ones, the reviewer's task)."""
+    from review.models import QualityResult
+    from review.services import review_task_claim_next, review_task_decide
+
+    rejected = route_items(campaign, to="rejected", count=3)
+    QualityResult.objects.filter(item=rejected[0]).update(reason_codes=["blur"])
+    QualityResult.objects.filter(item__in=rejected[1:]).update(reason_codes=["exposure"])
+    route_items(campaign, to="review", count=1)
+    task = review_task_claim_next(user=reviewer)
+    review_task_decide(
+        task_id=task.pk,
+        user=reviewer,
+        token=task.lease_token,
+        decision="rejected",
+        reason_code="blur",
+    )
+    return rejected, task
+
+
 @pytest.fixture
 def handoffs(monkeypatch):
     """What was handed to a stage after commit, as (job, ids), instead of reaching Redis."""

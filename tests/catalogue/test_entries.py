@@ -15,7 +15,7 @@ from generation.models import Item
 from review.models import QualityResult
 from review.services import review_task_claim_next, review_task_decide
 from studio.errors import InputError
-from tests.conftest import route_items
+from tests.conftest import blur_rejections, route_items
 
 
 def _index(campaign) -> None:
@@ -66,18 +66,7 @@ def test_text_search_folds_accents_keeps_other_languages_and_honours_negation(
 
 
 def test_rejected_for_blur_and_the_facets_count_the_current_set(campaign, reviewer):
-    rejected = route_items(campaign, to="rejected", count=3)
-    QualityResult.objects.filter(item=rejected[0]).update(reason_codes=["blur"])
-    QualityResult.objects.filter(item__in=rejected[1:]).update(reason_codes=["exposure"])
-    route_items(campaign, to="review", count=1)
-    task = review_task_claim_next(user=reviewer)
-    review_task_decide(
-        task_id=task.pk,
-        user=reviewer,
-        token=task.lease_token,
-        decision="rejected",
-        reason_code="blur",
-    )
+    rejected, task = blur_rejections(campaign, reviewer)
     _index(campaign)
 
     results = entry_search(filters=SearchFilters(statuses=("rejected",), reason="blur"))
@@ -149,7 +138,6 @@ def test_an_item_announces_its_changes_to_the_index_stage(campaign, reviewer, st
 
 
 def test_every_image_gets_tags_with_their_source(campaign):
-    from review.models import QualityResult
 
     (item,) = route_items(campaign, to="review", count=1)
     QualityResult.objects.filter(item=item).update(

@@ -12,9 +12,7 @@ from django.core.management.base import CommandError
 from catalogue.models import Entry
 from catalogue.services import asset_publish, entries_sync
 from generation.models import Item
-from review.models import QualityResult
-from review.services import review_task_claim_next, review_task_decide
-from tests.conftest import route_items
+from tests.conftest import blur_rejections, route_items
 
 
 def run(*args) -> str:
@@ -84,18 +82,7 @@ def test_an_item_without_an_asset_has_a_null_asset_and_no_tags(campaign):
 
 
 def test_rejected_because_of_blur_is_found_exactly_whoever_decided(campaign, reviewer):
-    rejected = route_items(campaign, to="rejected", count=3)
-    QualityResult.objects.filter(item=rejected[0]).update(reason_codes=["blur"])
-    QualityResult.objects.filter(item__in=rejected[1:]).update(reason_codes=["exposure"])
-    route_items(campaign, to="review", count=1)
-    task = review_task_claim_next(user=reviewer)
-    review_task_decide(
-        task_id=task.pk,
-        user=reviewer,
-        token=task.lease_token,
-        decision="rejected",
-        reason_code="blur",
-    )
+    rejected, task = blur_rejections(campaign, reviewer)
     _index(campaign)
 
     out = run_json("--status", "rejected", "--reason", "blur")
