@@ -4,7 +4,11 @@
    RGB image: sharpness, exposure, contrast, blockiness, saturation, blank/black/noise), plus
    the perceptual hash used for style and near-duplicates, at 512² and 1024², on one thread.
    Target: >= 50 images/s/core at 1024².
-2. CLIP scoring (``ClipScorer.score``: image embedding, prompt and unwanted-concept
+2. The whole quality stage without CLIP, as ``review.services.scoring`` runs it minus the
+   database (``score_image``, the perceptual hash, dominant colours, the content rules and
+   ``decide``), at 1024², on one core: without the content detector, and with it (NudeNet's
+   bundled ONNX model on onnxruntime, one thread). Target: >= 15 images/s/core with it.
+3. CLIP scoring (``ClipScorer.score``: image embedding, prompt and unwanted-concept
    similarities) at batch 1 against batch 16, with the tiny open_clip config built by the
    project (default) or a configured model (``--clip-model ViT-B-32 --clip-pretrained
    /path/to/open_clip_pytorch_model.bin``).
@@ -85,6 +89,59 @@ def bench_heuristics(sizes: list[int], count: int, rounds: int) -> None:
             )
 
 
+def bench_stage(size: int, count: int, rounds: int) -> None:
+    import cv2
+
+    from review.quality import add_content, decide, default_policy, score_image
+    from review.quality.content import (
+        ContentUnavailable,
+        ScreenResult,
+        content_detector,
+        default_content_rules,
+    )
+    from review.quality.palette import dominant_colours
+    from review.quality.similarity import phash_hex
+
+    cv2.setNumThreads(1)
+    try:
+        detector = content_detector()
+    except ContentUnavailable as exc:
+        print(f"Quality stage: content detector unavailable ({exc}); skipped")
+        return
+    policy, rules = default_policy(), default_content_rules("product-photo")
+    images = _images(size, count)
+
+    def stage(image, screen: bool) -> None:
+        card = score_image(image)
+        add_content(card, detector.detect(image) if screen else ScreenResult(), rules)
+        phash_hex(image)
+        dominant_colours(image)
+        decide(card, **policy)
+
+    print(f"Quality stage without CLIP, 1 thread, {count} images x {rounds} rounds at {size}²:")
+    figures = {}
+    for label, screen in (("without the detector", False), ("with the detector", True)):
+        stage(images[0], screen)  # warm-up
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for image in images:
+                stage(image, screen)
+            times.append(time.perf_counter() - start)
+        per_image = statistics.median(times) / count
+        figures[label] = 1 / per_image
+        print(f"  {label:<22} {1 / per_image:7.1f} images/s/core ({per_image * 1000:.1f} ms/image)")
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for image in images:
+            detector.detect(image)
+        times.append(time.perf_counter() - start)
+    print(f"  the detector alone     {statistics.median(times) / count * 1000:7.1f} ms/image")
+    goal = "meets" if figures["with the detector"] >= 15 else "misses"
+    print(f"  with the detector: {goal} the goal of 15 images/s/core")
+
+
 def bench_clip(args: argparse.Namespace) -> None:
     try:
         import torch
@@ -138,12 +195,15 @@ def main() -> None:
     parser.add_argument("--clip-pretrained", default="", help="pretrained tag or checkpoint")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for CLIP")
     parser.add_argument("--no-clip", action="store_true")
+    parser.add_argument("--no-stage", action="store_true", help="skip the whole-stage figures")
     args = parser.parse_args()
 
     import django
 
     django.setup()
     bench_heuristics(args.sizes, args.images, args.rounds)
+    if not args.no_stage:
+        bench_stage(1024, args.images, args.rounds)
     if not args.no_clip:
         bench_clip(args)
 

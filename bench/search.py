@@ -621,21 +621,17 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 def label_sql(sql: str) -> str:
     checks = [
-        ("unnest(e.reason_codes", "facet reason"),
-        ("unnest(e.loras", "facet lora"),
+        ("WITH m AS MATERIALIZED", "one pass: total, facets, page ids"),
+        ("ts_rank", "ranked page ids"),
+        ("work_mem", "SET LOCAL work_mem"),
         ('FROM "generation_campaign"', "campaign names"),
-        ("DATE_TRUNC", "facet month"),
-        ('"model_version", COUNT', "facet model"),
-        ('GROUP BY "catalogue_entry"."status"', "facet status"),
-        ('GROUP BY "catalogue_entry"."purpose"', "facet purpose"),
-        ('GROUP BY "catalogue_entry"."rights"', "facet rights"),
-        ('GROUP BY "catalogue_entry"."campaign_id"', "facet campaign"),
         ('"__count"', "count"),
+        ('LEFT OUTER JOIN "catalogue_asset"', "the page's rows"),
     ]
     for needle, label in checks:
         if needle in sql:
             return label
-    return "page"
+    return sql.split()[0].lower()
 
 
 def measure(reps: int, warmup: int) -> list[dict]:

@@ -9,7 +9,6 @@ from django.utils.html import format_html
 from catalogue.models import Asset
 from catalogue.services import (
     asset_restore,
-    asset_search_refresh,
     asset_withdraw,
     entries_sync,
 )
@@ -92,6 +91,5 @@ class AssetAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
-        # Title and tags are part of the search vector, which is refreshed explicitly.
-        asset_search_refresh(asset_ids=[obj.pk])
+        # Tags and rights are part of the catalogue's entry, which is refreshed explicitly.
         entries_sync(item_ids=[obj.item_id])

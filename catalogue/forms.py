@@ -1,21 +1,34 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import date
 
 from django import forms
+from django.db.models import QuerySet
 from django.http import QueryDict
+from django.urls import reverse
 
-from catalogue.models import Asset
-from catalogue.selectors import FACETS, SORTS, SearchFilters
+from catalogue.models import Asset, Entry
+from catalogue.selectors import FACETS, SORTS, SearchFilters, entries_filtered
+from catalogue.services import tags_check
 from generation.models import Item, Purpose
 from review.vocabulary import ReasonCode, Verdict
+from studio.errors import InputError
 
 QUERY_MAX = 2000
 PAGE_MAX = 100_000
 _NAME_VERSION = re.compile(r"^([A-Za-z0-9][\w.\-/]{0,99})(?::(\d{1,9}))?$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 PUBLISHED_CHOICES = [("any", "Any"), ("yes", "Published"), ("no", "Not published")]
+# Item statuses, and the status of an image whose asset was withdrawn (which the default
+# search leaves out): asking for it finds them.
+STATUS_CHOICES = [*Item.Status.choices, (Asset.Status.WITHDRAWN, "Withdrawn")]
+WITHDRAWN_CHOICES = [("include", "Shown too"), ("only", "Only withdrawn")]
+EXPIRED_CHOICES = [("yes", "Expired"), ("no", "Not expired")]
+EXPIRING_MAX = 3650
+# Rights expiring soon, as the page offers it first.
+EXPIRING_DEFAULT = 30
 
 
 def _values(choices) -> str:
@@ -98,9 +111,9 @@ class CatalogueSearchForm(forms.Form):
     status = forms.MultipleChoiceField(
         label="Status",
         required=False,
-        choices=Item.Status.choices,
+        choices=STATUS_CHOICES,
         error_messages={
-            "invalid_choice": f"“%(value)s” is not one; use {_values(Item.Status.choices)}."
+            "invalid_choice": f"“%(value)s” is not one; use {_values(STATUS_CHOICES)}."
         },
         widget=forms.SelectMultiple(attrs={"size": 4}),
     )
@@ -149,6 +162,20 @@ class CatalogueSearchForm(forms.Form):
         error_messages={"max_length": "Use a channel name of at most 40 characters."},
     )
     rights = _choice("Rights", Asset.Rights.choices)
+    rights_expiring = forms.IntegerField(
+        label="Rights expire within (days)",
+        required=False,
+        min_value=0,
+        max_value=EXPIRING_MAX,
+        help_text=f"e.g. {EXPIRING_DEFAULT}: rights that end in the next {EXPIRING_DEFAULT} days.",
+        error_messages={
+            name: f"Use a whole number of days from 0 to {EXPIRING_MAX}, e.g. {EXPIRING_DEFAULT}."
+            for name in ("invalid", "min_value", "max_value")
+        },
+        widget=forms.NumberInput(attrs={"placeholder": str(EXPIRING_DEFAULT)}),
+    )
+    rights_expired = _choice("Rights expired", EXPIRED_CHOICES)
+    withdrawn = _choice("Withdrawn images", WITHDRAWN_CHOICES, blank="Hidden")
     published = forms.ChoiceField(
         label="Published",
         required=False,
@@ -263,6 +290,9 @@ class CatalogueSearchForm(forms.Form):
             purpose=data["purpose"],
             channel=data["channel"].strip(),
             rights=data["rights"],
+            rights_expiring_days=data["rights_expiring"],
+            rights_expired={"yes": True, "no": False}.get(data["rights_expired"]),
+            withdrawn=data["withdrawn"] or "hide",
             published=data["published"],
             generated_from=data["since"],
             generated_until=data["until"],
@@ -348,12 +378,13 @@ class CatalogueSearchForm(forms.Form):
                 continue
             raw = self.data.getlist(name) if isinstance(self.data, QueryDict) else []
             raw = [value for value in raw if value.strip() and value != "any"]
+            choices = {str(v): label for v, label in getattr(field, "choices", [])}
             for value in raw:
                 rest = [other for other in raw if other != value]
                 active.append(
                     {
                         "field": field.label,
-                        "value": labels.get((name, value), value),
+                        "value": labels.get((name, value), choices.get(value, value)),
                         "href": self._href(**{name: rest or None}),
                     }
                 )
@@ -420,3 +451,156 @@ class RightsForm(forms.Form):
             "valid_until": data["valid_until"],
             "notes": data["notes"],
         }
+
+
+# --- Bulk actions on a search's results -----------------------------------------------------
+
+SELECTION_MAX = 500
+SEARCH_PARAMS_MAX = 20_000
+
+
+class ImageIdsField(forms.Field):
+    """The ids of the images ticked on a page of results (repeated ``selected`` values)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value) -> list[uuid.UUID]:
+        values = [value] if isinstance(value, str) else list(value or [])
+        if len(values) > SELECTION_MAX:
+            raise forms.ValidationError(
+                f"Tick at most {SELECTION_MAX} images, or choose all results of this search."
+            )
+        ids = []
+        for raw in values:
+            try:
+                ids.append(uuid.UUID(str(raw)))
+            except ValueError:
+                raise forms.ValidationError(
+                    f"“{str(raw)[:40]}” is not an image id; tick images on the results page."
+                ) from None
+        return list(dict.fromkeys(ids))
+
+
+class SelectionForm(forms.Form):
+    """What a bulk action applies to: the images ticked on a page of results, or every
+    result of the search they came from. ``search`` is that search's query string, checked
+    as the search page checks it, and where the action returns to."""
+
+    search = forms.CharField(
+        required=False,
+        max_length=SEARCH_PARAMS_MAX,
+        strip=False,
+        widget=forms.HiddenInput,
+        error_messages={"max_length": "The search is too long to act on; search again."},
+    )
+    scope = forms.ChoiceField(
+        label="Apply to",
+        required=False,
+        choices=[("selected", "The images ticked"), ("all", "All results of this search")],
+        initial="selected",
+        widget=forms.RadioSelect,
+        error_messages={
+            "invalid_choice": "“%(value)s” is not one; use selected or all.",
+        },
+    )
+    selected = ImageIdsField(required=False, label="Images")
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")
+        kwargs.setdefault("auto_id", "sel_%s")
+        super().__init__(*args, **kwargs)
+
+    def clean_scope(self) -> str:
+        return self.cleaned_data["scope"] or "selected"
+
+    def search_params(self) -> QueryDict:
+        """The search's parameters (empty when they cannot be read)."""
+        raw = self.data.get("search", "") if hasattr(self.data, "get") else ""
+        if not isinstance(raw, str) or len(raw) > SEARCH_PARAMS_MAX:
+            return QueryDict()
+        return QueryDict(raw)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        self.search_form = CatalogueSearchForm(self.search_params())
+        if "search" not in self.errors and not self.search_form.is_valid():
+            name, label, message = self.search_form.error_lines()[0]
+            self.add_error("search", f"The search is not valid ({label}: {message})")
+        if data.get("scope") == "selected" and not data.get("selected"):
+            if "selected" not in self.errors:
+                self.add_error(
+                    "selected", "Tick at least one image, or choose all results of this search."
+                )
+        return data
+
+    def item_ids(self) -> QuerySet:
+        """The selected images' ids, as a query the service reads in batches (call after
+        is_valid()): every result of the search, or the ticked images that exist."""
+        if self.cleaned_data["scope"] == "all":
+            kwargs = self.search_form.search_kwargs()
+            entries = entries_filtered(query=kwargs["query"], filters=kwargs["filters"])
+        else:
+            entries = Entry.objects.filter(item_id__in=self.cleaned_data["selected"])
+        return entries.order_by().values_list("item_id", flat=True)
+
+    def back_url(self) -> str:
+        """The same search page, its query string kept."""
+        params = self.search_params()
+        url = reverse("catalogue:search")
+        return f"{url}?{params.urlencode()}" if params else url
+
+    def add_input_errors(self, error) -> None:
+        """A service's InputError, on the fields it names."""
+        for problem in error.errors:
+            self.add_error(problem.field if problem.field in self.fields else None, problem.message)
+
+    def error_lines(self) -> list[tuple[str, str, str]]:
+        lines = []
+        for name, errors in self.errors.items():
+            label = self[name].label if name in self.fields else ""
+            for message in errors:
+                lines.append((name, label or name, message))
+        return lines
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+class SelectionTagsForm(SelectionForm):
+    """Tags to add to and remove from a selection (catalogue.services.entries_tags_edit)."""
+
+    add = forms.CharField(
+        label="Add tags",
+        required=False,
+        max_length=2000,
+        help_text="Comma-separated, e.g. hero shot, summer",
+    )
+    remove = forms.CharField(
+        label="Remove tags",
+        required=False,
+        max_length=2000,
+        help_text="Comma-separated",
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        try:
+            data["add"], data["remove"] = tags_check(
+                add=_split(data.get("add", "")), remove=_split(data.get("remove", ""))
+            )
+        except InputError as exc:
+            self.add_input_errors(exc)
+        return data
+
+    def tags_kwargs(self) -> dict:
+        """The tags to add and remove, as the service will write them."""
+        return {"add": self.cleaned_data["add"], "remove": self.cleaned_data["remove"]}
+
+
+class SelectionRightsForm(SelectionForm, RightsForm):
+    """Usage rights for every published asset of a selection
+    (catalogue.services.entries_rights_set)."""
+
+    def rights_fields(self) -> list:
+        return [self[name] for name in RightsForm.base_fields]

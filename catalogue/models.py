@@ -1,4 +1,5 @@
-"""Published assets: provenance, rights, and a weighted full-text search vector."""
+"""Published assets with their provenance and rights, and the catalogue's entry for every image
+(what search reads)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
+from django.utils import timezone
+
+
+def _expired(until, today=None) -> bool:
+    return bool(until and until < (today or timezone.localdate()))
 
 
 class Asset(models.Model):
@@ -72,23 +78,31 @@ class Asset(models.Model):
     approved_by = models.CharField(
         max_length=150, help_text="A reviewer's username, or 'automatic'."
     )
-    search_vector = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            GinIndex(fields=["search_vector"], name="asset_search_gin"),
             models.Index(fields=["campaign", "status"]),
+            # The media view asks, for every file it serves, whether a withdrawn asset owns
+            # it; withdrawn assets are few, so these stay small.
+            models.Index(
+                fields=["image"],
+                condition=models.Q(status="withdrawn"),
+                name="asset_withdrawn_image",
+            ),
+            models.Index(
+                fields=["thumbnail"],
+                condition=models.Q(status="withdrawn"),
+                name="asset_withdrawn_thumbnail",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.title
 
     def rights_expired(self, today=None) -> bool:
-        from django.utils import timezone
-
-        return bool(self.rights_until and self.rights_until < (today or timezone.localdate()))
+        return _expired(self.rights_until, today)
 
 
 class RightsChange(models.Model):
@@ -122,6 +136,8 @@ class Entry(models.Model):
     )
     status = models.CharField(max_length=20)  # the item's status
     published = models.BooleanField(default=False)  # has a published asset
+    # The asset's status ("" without one): a withdrawn asset leaves the default search.
+    asset_status = models.CharField(max_length=20, blank=True, default="", db_default="")
     verdict = models.CharField(max_length=10, blank=True)  # the automatic verdict
     reason_codes = ArrayField(models.CharField(max_length=30), default=list, blank=True)
     reviewer = models.CharField(max_length=150, blank=True)  # who decided, if a person did
@@ -170,3 +186,24 @@ class Entry(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def rights_expired(self, today=None) -> bool:
+        return _expired(self.rights_until, today)
+
+
+class CampaignValue(models.Model):
+    """What an approved image of a campaign is worth to the business (or what the alternative,
+    e.g. a photo shoot, costs per image): the value side of the managers' ROI."""
+
+    campaign = models.OneToOneField(
+        "generation.Campaign", primary_key=True, on_delete=models.CASCADE, related_name="value"
+    )
+    value_per_image = models.DecimalField(max_digits=12, decimal_places=2)
+    note = models.CharField(max_length=200, blank=True, help_text="e.g. 'photo shoot: £45'.")
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    set_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.value_per_image} per approved image"

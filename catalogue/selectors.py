@@ -7,39 +7,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db import connection
-from django.db.models import Count, F, QuerySet
-from django.db.models.functions import TruncMonth
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
 
 from catalogue.models import Asset, Entry
-from catalogue.services import SEARCH_CONFIG
 from catalogue.text import fold
-
-# Ranking every match of a very common term is the slow case (DESIGN.md): rank at most this
-# many of the newest matches.
-RANK_CAP = 5000
-
-
-def asset_search(
-    *, query: str = "", campaign_id=None, status: str | None = None, limit: int = 50
-) -> QuerySet[Asset]:
-    assets = Asset.objects.select_related("campaign")
-    if campaign_id:
-        assets = assets.filter(campaign_id=campaign_id)
-    if status:
-        assets = assets.filter(status=status)
-    query = (query or "").strip()
-    if not query:
-        return assets.order_by("-created_at")[:limit]
-    search = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
-    candidates = assets.filter(search_vector=search).order_by("-created_at").values("pk")[:RANK_CAP]
-    return (
-        Asset.objects.select_related("campaign")
-        .filter(pk__in=candidates)
-        .annotate(rank=SearchRank(F("search_vector"), search))
-        .order_by("-rank", "-created_at")[:limit]
-    )
-
 
 # --- Search over every image ----------------------------------------------------------------
 
@@ -48,9 +21,9 @@ def asset_search(
 RANK_LIMIT = 20_000
 SORTS = {
     "relevance": None,  # rank, then newest; newest when there is no query
-    "newest": ("-generated_at", "-pk"),
-    "score": (F("score").desc(nulls_last=True), "-generated_at", "-pk"),
-    "cost": ("-cost", "-generated_at", "-pk"),
+    "newest": (F("generated_at").desc(nulls_last=True), "-pk"),
+    "score": (F("score").desc(nulls_last=True), F("generated_at").desc(nulls_last=True), "-pk"),
+    "cost": ("-cost", F("generated_at").desc(nulls_last=True), "-pk"),
 }
 FACETS = ("status", "reason", "campaign", "model", "lora", "purpose", "rights", "month")
 
@@ -73,7 +46,14 @@ class SearchFilters:
     purpose: str = ""
     channel: str = ""
     rights: str = ""
+    # Rights that end within this many days from today (today included; not those already
+    # expired), and rights already expired (True) or not (False).
+    rights_expiring_days: int | None = None
+    rights_expired: bool | None = None
     published: bool | None = None
+    # Withdrawn assets leave the default view: "hide" them, "include" them, or "only" them.
+    # A status of "withdrawn" among ``statuses`` asks for them too.
+    withdrawn: str = "hide"
     generated_from: date | None = None
     generated_until: date | None = None
     month: date | None = None  # first day of the month
@@ -122,10 +102,23 @@ def _day_start(day: date):
 
 
 def entries_filtered(*, query: str = "", filters: SearchFilters = SearchFilters()) -> QuerySet:
+    """The entries matching the text and every filter, unordered and unsliced (what a search,
+    its facets and a selection of "all its results" read)."""
+    withdrawn = Asset.Status.WITHDRAWN
     entries = Entry.objects.all()
     f = filters
-    if f.statuses:
-        entries = entries.filter(status__in=f.statuses)
+    statuses = [status for status in f.statuses if status != withdrawn]
+    asks_withdrawn = len(statuses) < len(f.statuses)
+    if statuses and asks_withdrawn:
+        entries = entries.filter(Q(status__in=statuses) | Q(asset_status=withdrawn))
+    elif statuses:
+        entries = entries.filter(status__in=statuses)
+    elif asks_withdrawn:
+        entries = entries.filter(asset_status=withdrawn)
+    if f.withdrawn == "only":
+        entries = entries.filter(asset_status=withdrawn)
+    elif f.withdrawn == "hide" and not asks_withdrawn:
+        entries = entries.exclude(asset_status=withdrawn)
     if f.verdict:
         entries = entries.filter(verdict=f.verdict)
     if f.reason:
@@ -153,6 +146,16 @@ def entries_filtered(*, query: str = "", filters: SearchFilters = SearchFilters(
         entries = entries.filter(channel=f.channel)
     if f.rights:
         entries = entries.filter(rights=f.rights)
+    today = timezone.localdate()
+    if f.rights_expiring_days is not None:
+        entries = entries.filter(
+            rights_until__gte=today,
+            rights_until__lte=today + timedelta(days=f.rights_expiring_days),
+        )
+    if f.rights_expired:
+        entries = entries.filter(rights_until__lt=today)
+    elif f.rights_expired is False:
+        entries = entries.exclude(rights_until__lt=today)
     if f.published is not None:
         entries = entries.filter(published=f.published)
     if f.month:
@@ -192,88 +195,160 @@ def entry_search(
     facets: bool = True,
 ) -> SearchResults:
     """One page of entries matching the text and filters, the total, and facet counts for
-    the same set. Only one page of rows is loaded into Python."""
+    the same set. Only one page of rows is loaded into Python.
+
+    With facets, one statement reads the matches once (a materialised set of the narrow
+    columns the facets and the sort need) and returns the total, every facet and the page's
+    ids; relevance order, when it applies, ranks the matches in a second statement."""
     if sort not in SORTS:
         raise ValueError(f"sort: must be one of {', '.join(SORTS)}")
+    page = max(1, page)
     matching = entries_filtered(query=query, filters=filters)
-    total = matching.count()
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
     search = search_query(query)
+    order = sort if sort != "relevance" else "newest"
+    if facets:
+        total, counts, ids = _one_pass(matching, order, (page - 1) * per_page, per_page)
+    else:
+        total, counts, ids = matching.count(), {}, None
+    pages = max(1, -(-total // per_page))
+    if page > pages:
+        page, ids = pages, None
+    start = (page - 1) * per_page
     ranked = sort == "relevance" and search is not None and total <= RANK_LIMIT
-    ordered = matching
+    ranks: dict = {}
     if ranked:
         # Normalisation 32 maps a rank to rank / (rank + 1): 0..1, shown as a match score.
-        ordered = ordered.annotate(
-            rank=SearchRank(F("search_vector"), search, normalization=32)
-        ).order_by("-rank", "-generated_at", "-pk")
-    else:
-        ordered = ordered.order_by(*(SORTS[sort] or SORTS["newest"]))
-    start = (page - 1) * per_page
-    rows = list(ordered.select_related("campaign", "item__asset")[start : start + per_page])
+        # Only the id and the sort keys are sorted, so the sort stays in memory.
+        rows = (
+            matching.annotate(rank=SearchRank(F("search_vector"), search, normalization=32))
+            .order_by("-rank", *SORTS["newest"])
+            .values_list("pk", "rank")[start : start + per_page]
+        )
+        ranks = dict(rows)
+        ids = list(ranks)
+    elif ids is None:
+        ids = list(
+            matching.order_by(*SORTS[order]).values_list("pk", flat=True)[start : start + per_page]
+        )
+    loaded = Entry.objects.select_related("campaign", "item__asset").in_bulk(ids)
+    entries = [loaded[pk] for pk in ids if pk in loaded]
+    for entry in entries:
+        if ranked:
+            entry.rank = ranks[entry.pk]
     return SearchResults(
-        entries=rows,
+        entries=entries,
         total=total,
         page=page,
         pages=pages,
         per_page=per_page,
         ranked=ranked,
-        facets=entry_facets(matching) if facets else {},
+        facets=_facets(counts) if facets else {},
     )
 
 
-def _counts(entries: QuerySet, column: str) -> list[tuple]:
-    return list(
-        entries.order_by().values_list(column).annotate(n=Count("pk")).order_by("-n", column)
-    )
+# The facets read only these columns of the matches, and the sort its own keys: a narrow
+# materialised set stays in memory.
+_NARROW = (
+    "item_id",
+    "status",
+    "campaign_id",
+    "model_name",
+    "model_version",
+    "purpose",
+    "rights",
+    "generated_at",
+    "reason_codes",
+    "loras",
+)
+_SORT_COLUMNS = {"newest": (), "score": ("score",), "cost": ("cost",)}
+# Enough for the materialised matches of a common term at a million entries (PostgreSQL's
+# default of 4 MB spills them to a temporary file); set for that one statement only.
+SEARCH_WORK_MEM = "64MB"
+_ORDER_SQL = {
+    "newest": "generated_at DESC NULLS LAST, item_id DESC",
+    "score": "score DESC NULLS LAST, generated_at DESC NULLS LAST, item_id DESC",
+    "cost": "cost DESC, generated_at DESC NULLS LAST, item_id DESC",
+}
+_FACET_SQL = """
+SELECT 'status', status::text, count(*) FROM m GROUP BY status
+UNION ALL SELECT 'reason', v, count(*) FROM m, unnest(m.reason_codes) AS v GROUP BY v
+UNION ALL SELECT 'lora', v, count(*) FROM m, unnest(m.loras) AS v GROUP BY v
+UNION ALL SELECT 'purpose', purpose, count(*) FROM m WHERE purpose <> '' GROUP BY purpose
+UNION ALL SELECT 'rights', rights, count(*) FROM m WHERE rights <> '' GROUP BY rights
+UNION ALL SELECT 'campaign', campaign_id::text, count(*) FROM m GROUP BY campaign_id
+UNION ALL SELECT 'model', model_name || ':' || model_version, count(*) FROM m
+    GROUP BY model_name, model_version
+UNION ALL SELECT 'month', to_char(date_trunc('month', generated_at AT TIME ZONE 'UTC'), 'YYYY-MM'),
+    count(*) FROM m WHERE generated_at IS NOT NULL GROUP BY 2
+"""
 
 
-def _unnested(entries: QuerySet, column: str) -> list[tuple]:
-    """Counts per element of an array column, for the entries of a queryset (one query)."""
-    inner, params = entries.order_by().values("pk").query.sql_with_params()
+def _one_pass(entries: QuerySet, order: str, offset: int, limit: int):
+    """Total, facet counts and one page of ids (in ``order``) for the entries, in one
+    statement that reads the matching rows once."""
+    columns = (*_NARROW, *_SORT_COLUMNS[order])
+    inner, params = entries.order_by().values(*columns).query.sql_with_params()
     sql = (
-        f"SELECT value, COUNT(*) AS n FROM catalogue_entry e, unnest(e.{column}) AS value "
-        f"WHERE e.item_id IN ({inner}) GROUP BY value ORDER BY n DESC, value"
+        f"WITH m AS MATERIALIZED ({inner}) "
+        f"{_FACET_SQL} "
+        f"UNION ALL SELECT 'page', item_id::text, row_number() OVER (ORDER BY {_ORDER_SQL[order]}) "
+        f"FROM (SELECT * FROM m ORDER BY {_ORDER_SQL[order]} LIMIT %s OFFSET %s) AS p"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    counts: dict[str, list[tuple[str, int]]] = {name: [] for name in FACETS}
+    page: list[tuple[int, str]] = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{SEARCH_WORK_MEM}'")
+        cursor.execute(sql, (*params, limit, offset))
+        for facet, value, n in cursor.fetchall():
+            if facet == "page":
+                page.append((n, value))
+            else:
+                counts[facet].append((value, n))
+    total = sum(n for _, n in counts["status"])
+    pk = Entry._meta.pk.target_field.to_python
+    return total, counts, [pk(value) for _, value in sorted(page)]
 
 
-def entry_facets(entries: QuerySet) -> dict[str, list[Facet]]:
-    """Counts for the facets, over exactly the entries given (the current query and filters)."""
+def _facets(counts: dict[str, list[tuple[str, int]]]) -> dict[str, list[Facet]]:
     from generation.models import Campaign, Item
     from review.vocabulary import reason_label
 
     statuses = dict(Item.Status.choices)
-    facets = {
-        "status": [Facet(v, statuses.get(v, v), n) for v, n in _counts(entries, "status")],
-        "reason": [Facet(v, reason_label(v), n) for v, n in _unnested(entries, "reason_codes")],
-        "lora": [Facet(v, v.replace(":", " v"), n) for v, n in _unnested(entries, "loras")],
-        "purpose": [Facet(v, v.title(), n) for v, n in _counts(entries, "purpose") if v],
-        "rights": [Facet(v, v, n) for v, n in _counts(entries, "rights") if v],
-    }
-    campaigns = _counts(entries, "campaign_id")
+
+    def by_count(pairs):
+        return sorted(pairs, key=lambda pair: (-pair[1], pair[0]))
+
     names = dict(
-        Campaign.objects.filter(pk__in=[pk for pk, _ in campaigns]).values_list("pk", "name")
+        Campaign.objects.filter(pk__in=[pk for pk, _ in counts["campaign"]]).values_list(
+            "pk", "name"
+        )
     )
-    facets["campaign"] = [Facet(str(pk), names.get(pk, str(pk)), n) for pk, n in campaigns]
-    models = (
-        entries.order_by()
-        .values_list("model_name", "model_version")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "model_name", "model_version")
-    )
-    facets["model"] = [
-        Facet(f"{name}:{version}", f"{name} v{version}", n) for name, version, n in models
-    ]
-    months = (
-        entries.order_by()
-        .filter(generated_at__isnull=False)
-        .annotate(m=TruncMonth("generated_at", tzinfo=UTC))
-        .values_list("m")
-        .annotate(n=Count("pk"))
-        .order_by("-m")
-    )
-    facets["month"] = [Facet(m.strftime("%Y-%m"), m.strftime("%B %Y"), n) for m, n in months]
+    names = {str(pk): name for pk, name in names.items()}
+    facets = {
+        "status": [Facet(v, statuses.get(v, v), n) for v, n in by_count(counts["status"])],
+        "reason": [Facet(v, reason_label(v), n) for v, n in by_count(counts["reason"])],
+        "lora": [Facet(v, v.replace(":", " v"), n) for v, n in by_count(counts["lora"])],
+        "purpose": [Facet(v, v.title(), n) for v, n in by_count(counts["purpose"])],
+        "rights": [Facet(v, v, n) for v, n in by_count(counts["rights"])],
+        "campaign": [Facet(v, names.get(v, v), n) for v, n in by_count(counts["campaign"])],
+        "model": [
+            Facet(v, v.replace(":", " v"), n)
+            for v, n in sorted(counts["model"], key=lambda p: (-p[1], *_model_key(p[0])))
+        ],
+        "month": [
+            Facet(v, date.fromisoformat(f"{v}-01").strftime("%B %Y"), n)
+            for v, n in sorted(counts["month"], reverse=True)
+        ],
+    }
     return {name: facets[name] for name in FACETS}
+
+
+def _model_key(value: str) -> tuple[str, int]:
+    name, _, version = value.rpartition(":")
+    return name, int(version)
+
+
+def entry_facets(entries: QuerySet) -> dict[str, list[Facet]]:
+    """Counts for the facets, over exactly the entries given (the current query and filters)."""
+    _, counts, _ = _one_pass(entries, "newest", 0, 0)
+    return _facets(counts)

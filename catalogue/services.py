@@ -6,15 +6,17 @@ from __future__ import annotations
 import io
 import logging
 from datetime import timedelta
+from itertools import islice
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, TextField, Value
+from django.db.models import F, Q, QuerySet, TextField, Value
 from django.utils import timezone
 
+from catalogue.costs import asset_storage_record
 from catalogue.models import Asset, Entry, RightsChange
 from catalogue.text import fold
 from generation.models import Item
@@ -89,34 +91,13 @@ def asset_publish(*, item_id) -> Asset | None:
                 cost=item.cost,
                 approved_by=_approved_by(item),
             )
-            asset_search_refresh(asset_ids=[asset.pk])
+            asset_storage_record(asset=asset)  # its storage, into the cost ledger
     except IntegrityError:
         # Published concurrently by another run of the same job.
         default_storage.delete(thumb_name)
         return Asset.objects.get(item=item)
     entries_sync(item_ids=[item.pk])  # the entry now shows the image as published
     return asset
-
-
-def _weighted(text: str, weight: str) -> SearchVector:
-    return SearchVector(Value(text, output_field=TextField()), weight=weight, config=SEARCH_CONFIG)
-
-
-def asset_search_refresh(*, asset_ids) -> None:
-    """Rebuild the weighted search vectors: A prompt and title, B tags and CSV fields,
-    C model, LoRA and campaign names."""
-    assets = Asset.objects.filter(pk__in=asset_ids).select_related("campaign", "item__base_model")
-    for asset in assets:
-        fields = " ".join(str(v) for v in asset.fields.values())
-        names = " ".join(
-            [asset.campaign.name, asset.item.base_model.name]
-            + [lora["name"] for lora in asset.item.loras]
-        )
-        Asset.objects.filter(pk=asset.pk).update(
-            search_vector=_weighted(f"{asset.title} {asset.prompt}", "A")
-            + _weighted(" ".join(asset.tags) + " " + fields, "B")
-            + _weighted(names, "C")
-        )
 
 
 # A withdrawn asset published again keeps no trace of the withdrawal on its row.
@@ -302,40 +283,132 @@ def _tag(text: str) -> str:
     return " ".join(str(text).lower().split())[:MAX_TAG]
 
 
-def entries_tags_edit(*, item_ids, add=(), remove=()) -> int:
-    """A creative adds or removes tags on one image or a whole selection. The edits are kept
-    on the entry, so re-indexing never undoes them. Returns how many entries changed."""
+def _batches(ids, size: int | None = None):
+    """``ids`` (a list, or a queryset of ids streamed from the server) in lists of ``size``
+    (INDEX_BATCH): a whole search's selection is worked through without holding it in
+    memory."""
+    size = size or INDEX_BATCH
+    if isinstance(ids, QuerySet):
+        ids = ids.iterator(chunk_size=size)
+    iterator = iter(ids)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def tags_check(*, add=(), remove=()) -> tuple[list[str], list[str]]:
+    """The tags to add and to remove, normalised (lower case, single spaces); a tag named in
+    both is added. InputError names the field when there is nothing to do or a tag is too
+    long."""
+    errors = []
+    for name, tags in (("add", add), ("remove", remove)):
+        if any(len(" ".join(str(t).split())) > MAX_TAG for t in tags):
+            errors.append(FieldError(name, f"a tag has at most {MAX_TAG} characters"))
+    if errors:
+        raise InputError(errors)
     add = [t for t in dict.fromkeys(_tag(t) for t in add) if t]
     remove = [t for t in dict.fromkeys(_tag(t) for t in remove) if t and t not in add]
     if not add and not remove:
-        raise InputError("tags", "name at least one tag to add or remove")
+        raise InputError("add", "name at least one tag to add or remove")
+    return add, remove
+
+
+def entries_tags_edit(*, item_ids, add=(), remove=()) -> int:
+    """A creative adds or removes tags on one image or a whole selection (``item_ids``: a
+    list, or a queryset of ids for every result of a search, worked through in batches). The
+    edits are kept on the entry, so re-indexing never undoes them. One transaction; returns
+    how many entries changed."""
+    add, remove = tags_check(add=add, remove=remove)
+    changed = 0
     with transaction.atomic():
-        entries = list(Entry.objects.select_for_update().filter(item_id__in=list(item_ids)))
-        for entry in entries:
-            added = [t for t in dict.fromkeys([*entry.tags_added, *add]) if t not in remove]
-            removed = [t for t in dict.fromkeys([*entry.tags_removed, *remove]) if t not in add]
-            Entry.objects.filter(pk=entry.pk).update(tags_added=added, tags_removed=removed)
-        entries_sync(item_ids=[e.item_id for e in entries])
-    return len(entries)
+        for batch in _batches(item_ids):
+            rows = (
+                Entry.objects.select_for_update()
+                .filter(item_id__in=batch)
+                .values_list("item_id", "tags_added", "tags_removed")
+                .order_by()
+            )
+            edited = [
+                Entry(
+                    item_id=item_id,
+                    tags_added=[t for t in dict.fromkeys([*added, *add]) if t not in remove],
+                    tags_removed=[t for t in dict.fromkeys([*removed, *remove]) if t not in add],
+                )
+                for item_id, added, removed in rows
+            ]
+            Entry.objects.bulk_update(edited, ["tags_added", "tags_removed"])
+            entries_sync(item_ids=[entry.item_id for entry in edited])
+            changed += len(edited)
+    return changed
+
+
+# What entries_sync writes; tags_added and tags_removed are a person's and stay as they are.
+_ENTRY_COLUMNS = (
+    "campaign_id",
+    "status",
+    "published",
+    "asset_status",
+    "verdict",
+    "reason_codes",
+    "reviewer",
+    "template_version_id",
+    "recipe_id",
+    "model_name",
+    "model_version",
+    "loras",
+    "lora_names",
+    "purpose",
+    "channel",
+    "rights",
+    "rights_until",
+    "title",
+    "generated_at",
+    "approved_at",
+    "score",
+    "cost",
+    "tags",
+    "tag_names",
+    "search_vector",
+    "updated_at",
+)
 
 
 def entries_sync(*, item_ids) -> int:
     """Bring the catalogue's entries for these items in step with the items (the "index"
-    stage; idempotent). Returns how many entries were written."""
-    ids = list(item_ids)
+    stage; idempotent). Three statements per batch of INDEX_BATCH items, whatever their
+    number: the items with everything an entry shows, the people's tag edits (locked), one
+    upsert.
+    Returns how many entries were written."""
     written = 0
-    for start in range(0, len(ids), INDEX_BATCH):
-        chunk = ids[start : start + INDEX_BATCH]
-        items = Item.objects.filter(pk__in=chunk).select_related(
-            "campaign", "base_model", "quality", "review_task__decided_by", "asset"
+    for batch in _batches(list(item_ids)):
+        items = list(
+            Item.objects.filter(pk__in=batch).select_related(
+                "campaign", "base_model", "quality", "review_task__decided_by", "asset"
+            )
         )
-        for item in items:
-            _entry_write(item)
-            written += 1
+        if not items:
+            continue
+        with transaction.atomic():
+            # Locked (in one order, against deadlocks) so that a person's tag edit committing
+            # meanwhile is waited for and read, never overwritten with the tags from before.
+            edits = {
+                item_id: (added, removed)
+                for item_id, added, removed in Entry.objects.select_for_update()
+                .filter(item_id__in=[item.pk for item in items])
+                .order_by("item_id")
+                .values_list("item_id", "tags_added", "tags_removed")
+            }
+            entries = [_entry_for(item, *edits.get(item.pk, ([], []))) for item in items]
+            Entry.objects.bulk_create(
+                entries,
+                update_conflicts=True,
+                unique_fields=["item"],
+                update_fields=_ENTRY_COLUMNS,
+            )
+        written += len(entries)
     return written
 
 
-def _entry_write(item: Item) -> None:
+def _entry_for(item: Item, tags_added: list[str], tags_removed: list[str]) -> Entry:
     quality = getattr(item, "quality", None)
     task = getattr(item, "review_task", None)
     asset = getattr(item, "asset", None)
@@ -350,34 +423,37 @@ def _entry_write(item: Item) -> None:
         approved_at = (task.decided_at if task is not None and task.decided_at else None) or (
             item.finished_at
         )
-    values = {
-        "campaign_id": item.campaign_id,
-        "status": item.status,
-        "published": asset is not None and asset.status == Asset.Status.PUBLISHED,
-        "verdict": quality.verdict if quality else "",
-        "reason_codes": sorted(codes),
-        "reviewer": reviewer,
-        "template_version_id": item.campaign.template_version_id,
-        "recipe_id": item.recipe_id,
-        "model_name": item.base_model.name,
-        "model_version": item.base_model.version,
-        "loras": [f"{lora['name']}:{lora['version']}" for lora in item.loras],
-        "lora_names": sorted({lora["name"] for lora in item.loras}),
-        "purpose": item.purpose,
-        "channel": item.channel,
-        "rights": asset.rights if asset is not None else "",
-        "rights_until": asset.rights_until if asset is not None else None,
-        "title": entry_title(item.row_data or {}) or item.prompt[:300],
-        "generated_at": item.generated_at,
-        "approved_at": approved_at,
-        "score": quality.overall if quality else None,
-        "cost": item.cost,
-    }
-    entry, _ = Entry.objects.update_or_create(item_id=item.pk, defaults=values)
-    tags = _effective_tags(automatic_tags(item), added=entry.tags_added, removed=entry.tags_removed)
+    tags = _effective_tags(automatic_tags(item), added=tags_added, removed=tags_removed)
     names = [t["tag"] for t in tags]
-    Entry.objects.filter(item_id=item.pk).update(
-        tags=tags, tag_names=names, search_vector=_search_document(item, asset, names)
+    return Entry(
+        item_id=item.pk,
+        campaign_id=item.campaign_id,
+        status=item.status,
+        published=asset is not None and asset.status == Asset.Status.PUBLISHED,
+        asset_status=asset.status if asset is not None else "",
+        verdict=quality.verdict if quality else "",
+        reason_codes=sorted(codes),
+        reviewer=reviewer,
+        template_version_id=item.campaign.template_version_id,
+        recipe_id=item.recipe_id,
+        model_name=item.base_model.name,
+        model_version=item.base_model.version,
+        loras=[f"{lora['name']}:{lora['version']}" for lora in item.loras],
+        lora_names=sorted({lora["name"] for lora in item.loras}),
+        purpose=item.purpose,
+        channel=item.channel,
+        rights=asset.rights if asset is not None else "",
+        rights_until=asset.rights_until if asset is not None else None,
+        title=entry_title(item.row_data or {}) or item.prompt[:300],
+        generated_at=item.generated_at,
+        approved_at=approved_at,
+        score=quality.overall if quality else None,
+        cost=item.cost,
+        tags=tags,
+        tag_names=names,
+        tags_added=tags_added,
+        tags_removed=tags_removed,
+        search_vector=_search_document(item, asset, names),
     )
 
 
@@ -492,21 +568,59 @@ def _rights_of(asset: Asset) -> dict:
     }
 
 
+def _rights_write(asset_ids, *, values: dict, user, now) -> int:
+    """Write validated rights on these assets, one audit row each, and the entries' copy of
+    the licence and its end date; a constant number of statements for the batch."""
+    assets = list(Asset.objects.select_for_update().filter(pk__in=asset_ids).order_by())
+    changes = []
+    for asset in assets:
+        before = _rights_of(asset)
+        for name, value in values.items():
+            setattr(asset, name, value)
+        asset.rights_set_by, asset.rights_set_at = user, now
+        changes.append(
+            RightsChange(asset=asset, changed_by=user, before=before, after=_rights_of(asset))
+        )
+    Asset.objects.bulk_update(assets, [*RIGHTS_FIELDS, "rights_set_by", "rights_set_at"])
+    RightsChange.objects.bulk_create(changes)
+    Entry.objects.filter(item_id__in=[asset.item_id for asset in assets]).update(
+        rights=values["rights"], rights_until=values["rights_until"]
+    )
+    return len(assets)
+
+
 def assets_rights_set(*, assets, user, **rights) -> int:
     """Set the usage rights of one asset or a selection, in one transaction, audited per
     asset (the values before and after). Validates first: a bad field changes nothing."""
     values = rights_check(**rights)
-    assets = list(assets)
+    ids = [asset.pk for asset in assets]
     now = timezone.now()
     with transaction.atomic():
-        for asset in Asset.objects.select_for_update().filter(pk__in=[a.pk for a in assets]):
-            before = _rights_of(asset)
-            for name, value in values.items():
-                setattr(asset, name, value)
-            asset.rights_set_by, asset.rights_set_at = user, now
-            asset.save(update_fields=[*RIGHTS_FIELDS, "rights_set_by", "rights_set_at"])
-            RightsChange.objects.create(
-                asset=asset, changed_by=user, before=before, after=_rights_of(asset)
+        return sum(
+            _rights_write(batch, values=values, user=user, now=now) for batch in _batches(ids)
+        )
+
+
+def entries_rights_set(*, item_ids, user, **rights) -> dict[str, int]:
+    """Set the usage rights on every published asset of a selection of catalogue entries
+    (``item_ids``: a list, or a queryset of ids for every result of a search, in batches).
+    Only a published asset has rights: the others are skipped and counted. One transaction,
+    validated first, every change audited. Returns {"changed", "not_published",
+    "withdrawn"}."""
+    values = rights_check(**rights)
+    now = timezone.now()
+    counts = {"changed": 0, "not_published": 0, "withdrawn": 0}
+    with transaction.atomic():
+        for batch in _batches(item_ids):
+            # Locked first, so no asset is withdrawn between being counted and being written.
+            assets = dict(
+                Asset.objects.select_for_update()
+                .filter(item_id__in=batch)
+                .values_list("pk", "status")
+                .order_by()
             )
-        entries_sync(item_ids=[a.item_id for a in assets])
-    return len(assets)
+            published = [pk for pk, status in assets.items() if status == Asset.Status.PUBLISHED]
+            counts["changed"] += _rights_write(published, values=values, user=user, now=now)
+            counts["withdrawn"] += len(assets) - len(published)
+            counts["not_published"] += len(batch) - len(assets)
+    return counts

@@ -10,6 +10,8 @@ app_name = "catalogue"
 # image files under media/ (MEDIA_URL), both in this one namespace.
 urlpatterns = [
     path("catalogue/", views.search, name="search"),
+    path("catalogue/selection/tags/", views.selection_tags, name="selection_tags"),
+    path("catalogue/selection/rights/", views.selection_rights, name="selection_rights"),
     path("catalogue/<uuid:pk>/", views.asset_detail, name="asset"),
     path("catalogue/<uuid:pk>/download/", views.asset_download, name="asset_download"),
     path("catalogue/<uuid:pk>/rights/", views.asset_rights, name="asset_rights"),

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from generation.models import Priority, PromptTemplateVersion, Purpose, Recipe, SeedPolicy
 from generation.prompts import ENCODINGS, ParsedCsv, decode_csv
+from generation.services.budgets import budget_amount_check, month_parse
 from generation.sizes import CHANNELS
 from studio.errors import MAX_ERRORS_SHOWN, InputError
 
@@ -34,6 +35,8 @@ _ERROR_FIELDS = {
     "channels": "channels",
     "priority": "priority",
     "csv_encoding": "csv_encoding",
+    "budget_cap": "budget_cap",
+    "budget": "budget_confirm",
 }
 
 # An upload is kept between posts of the form (a failed Create must not make the user attach
@@ -180,6 +183,18 @@ class CampaignForm(forms.Form):
     reject_below = forms.FloatField(
         required=False, min_value=0, max_value=1, label="Reject below (score <)"
     )
+    budget_cap = forms.CharField(
+        required=False,
+        max_length=20,
+        label="Budget cap",
+        help_text="The most this campaign may spend; it pauses itself there. Empty: no cap.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "e.g. 250.00"}),
+    )
+    budget_confirm = forms.BooleanField(
+        required=False,
+        label="Create it anyway: the estimate is over budget",
+        help_text="The campaign pauses itself when its cap or the month's budget is reached.",
+    )
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -241,6 +256,15 @@ class CampaignForm(forms.Form):
             raise forms.ValidationError(f"The file is larger than {cap:,} bytes")
         self.csv_upload, self.csv_filename = data, (upload.name or "upload.csv")[:255]
         return upload
+
+    def clean_budget_cap(self):
+        value = (self.cleaned_data.get("budget_cap") or "").strip()
+        if not value:
+            return None
+        try:
+            return budget_amount_check(value, field="budget_cap")
+        except InputError as exc:
+            raise forms.ValidationError(exc.errors[0].message) from None
 
     def clean_custom_size(self) -> str:
         size = self.cleaned_data.get("custom_size", "")
@@ -323,6 +347,8 @@ class CampaignForm(forms.Form):
             "approve_at": data["approve_at"],
             "reject_below": data["reject_below"],
             "priority": data.get("priority") or Priority.NORMAL,
+            "budget_cap": data.get("budget_cap"),
+            "budget_confirmed": bool(data.get("budget_confirm")),
         }
 
     def add_input_error(self, error: InputError) -> None:
@@ -344,3 +370,50 @@ class CampaignForm(forms.Form):
 
 class PriorityForm(forms.Form):
     priority = forms.ChoiceField(choices=Priority.choices)
+
+
+class CampaignBudgetForm(forms.Form):
+    """A manager sets (or removes) a campaign's cap, and may resume it at once."""
+
+    cap = forms.CharField(
+        required=False,
+        max_length=20,
+        label="Cap",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "e.g. 250.00"}),
+    )
+    resume = forms.BooleanField(required=False, label="Resume the campaign")
+    remove = forms.BooleanField(required=False, label="Remove the cap")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("remove"):
+            data["cap"] = None
+            return data
+        try:
+            data["cap"] = budget_amount_check(data.get("cap"), field="cap")
+        except InputError as exc:
+            self.add_error("cap", exc.errors[0].message)
+        return data
+
+
+class MonthBudgetForm(forms.Form):
+    """The workspace's budget for one month."""
+
+    month = forms.CharField(max_length=7, label="Month", help_text="YYYY-MM")
+    amount = forms.CharField(
+        max_length=20,
+        label="Budget",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "e.g. 5000.00"}),
+    )
+
+    def clean_month(self):
+        try:
+            return month_parse(self.cleaned_data["month"], field="month")
+        except InputError as exc:
+            raise forms.ValidationError(exc.errors[0].message) from None
+
+    def clean_amount(self):
+        try:
+            return budget_amount_check(self.cleaned_data["amount"], field="amount")
+        except InputError as exc:
+            raise forms.ValidationError(exc.errors[0].message) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -179,6 +180,11 @@ class Priority(models.TextChoices):
     NORMAL = "normal", "Normal"
 
 
+class PauseReason(models.TextChoices):
+    MANUAL = "manual", "Paused by a person"
+    BUDGET = "budget", "Budget reached"
+
+
 class Campaign(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -222,12 +228,22 @@ class Campaign(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Budget: the most this campaign may spend (ledger entries plus work in flight); None: no
+    # cap. Reaching it pauses the campaign with pause_reason "budget" (generation.services.
+    # budgets); a manager raises it and resumes.
+    budget_cap = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    pause_reason = models.CharField(max_length=10, choices=PauseReason.choices, blank=True)
+    pause_note = models.CharField(max_length=300, blank=True, help_text="Why, in words.")
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def paused_for_budget(self) -> bool:
+        return self.status == self.Status.PAUSED and self.pause_reason == PauseReason.BUDGET
 
 
 class CampaignRecipe(models.Model):
@@ -311,8 +327,12 @@ class Item(models.Model):
     duration_s = models.FloatField(
         null=True, blank=True, help_text="Seconds generating (this image's share of its batch)."
     )
-    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
-    cost_detail = models.JSONField(default=dict, blank=True, help_text="How cost was computed.")
+    # The sum of this item's CostEntry rows (the ledger is the source of truth; this copy is
+    # kept in step by generation.services.ledger.cost_record), unrounded.
+    cost = models.DecimalField(max_digits=20, decimal_places=10, default=0)
+    cost_detail = models.JSONField(
+        default=dict, blank=True, help_text="How its generation cost was computed."
+    )
     error = models.TextField(blank=True)
     regenerated_from = models.ForeignKey(
         "self",
@@ -338,7 +358,11 @@ class Item(models.Model):
                 name="item_campaign_row_variation",
             ),
         ]
-        indexes = [models.Index(fields=["campaign", "status"])]
+        indexes = [
+            models.Index(fields=["campaign", "status"]),
+            # A recipe's latest images: expected cost, speed and throughput (budgets).
+            models.Index(fields=["recipe", "generated_at"], name="item_recipe_generated"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.campaign.name} row {self.row_index + 1} #{self.variation + 1}"
@@ -365,3 +389,135 @@ class Item(models.Model):
             "loras": self.loras,
             "row": self.row_data,
         }
+
+
+# --- Cost ledger and budgets ----------------------------------------------------------------
+
+
+class CostEntry(models.Model):
+    """One cost, where it was spent: the ledger every cost figure is read from.
+
+    ``amount`` is in settings.STUDIO_CURRENCY (recorded in ``currency``), unrounded (10
+    places); money is rounded once, when shown. ``quantity`` × ``rate`` (price per ``unit``)
+    is ``amount``; ``detail`` names the setting the rate came from. Each entry carries what it
+    belongs to (item, campaign, recipe, base model, LoRA and template versions, month), so a
+    report is one GROUP BY. ``key`` makes recording idempotent: a job that runs twice, or a
+    decision recorded again, writes nothing new (generation.services.ledger.cost_record).
+    """
+
+    class Kind(models.TextChoices):
+        COMPUTE = "compute", "Compute"
+        API = "api", "API"
+        STORAGE = "storage", "Storage"
+        REVIEW = "review", "Review labour"
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.DecimalField(max_digits=20, decimal_places=10)
+    currency = models.CharField(max_length=3)
+    quantity = models.DecimalField(max_digits=24, decimal_places=10)
+    unit = models.CharField(max_length=30, help_text="gpu_second, credit, image, gib_month…")
+    rate = models.DecimalField(max_digits=24, decimal_places=14, help_text="Price per unit.")
+    occurred_at = models.DateTimeField()
+    month = models.DateField(help_text="The first day of the month it is booked to.")
+    item = models.ForeignKey(
+        Item, null=True, blank=True, on_delete=models.SET_NULL, related_name="cost_entries"
+    )
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="cost_entries"
+    )
+    recipe = models.ForeignKey(
+        Recipe, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    base_model = models.ForeignKey(
+        BaseModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    template_version = models.ForeignKey(
+        PromptTemplateVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The pinned LoRA versions: their ids, and "name:version" (sorted) so that a model + LoRA
+    # combination is one GROUP BY (base_model, loras).
+    lora_versions = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    loras = ArrayField(models.CharField(max_length=120), default=list, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The reviewer, for review labour.",
+    )
+    host = models.CharField(max_length=200, blank=True, help_text="The worker host, if any.")
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        verbose_name_plural = "cost entries"
+        indexes = [
+            models.Index(fields=["month", "kind"], name="cost_month_kind"),
+            models.Index(fields=["campaign", "kind"], name="cost_campaign_kind"),
+            models.Index(fields=["item"], name="cost_item"),
+            models.Index(fields=["recipe", "month"], name="cost_recipe_month"),
+            models.Index(fields=["recipe", "occurred_at"], name="cost_recipe_time"),
+            models.Index(fields=["base_model", "month"], name="cost_model_month"),
+            models.Index(fields=["template_version", "month"], name="cost_template_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.currency} ({self.key})"
+
+
+class MonthlyBudget(models.Model):
+    """The workspace's budget for one month (every campaign's spend together)."""
+
+    month = models.DateField(unique=True, help_text="The first day of the month.")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-month"]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}: {self.amount}"
+
+
+class BudgetAlert(models.Model):
+    """A threshold (80 or 100 % of a cap) that was reached, once per cap: managers were told
+    by e-mail and the pages show it. Raising a cap arms its thresholds again."""
+
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="budget_alerts"
+    )
+    month = models.DateField(null=True, blank=True, help_text="For the monthly budget.")
+    threshold = models.PositiveSmallIntegerField()
+    cap = models.DecimalField(max_digits=14, decimal_places=2)
+    spent = models.DecimalField(max_digits=20, decimal_places=10)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "threshold", "cap"],
+                condition=Q(campaign__isnull=False),
+                name="budgetalert_campaign_once",
+            ),
+            models.UniqueConstraint(
+                fields=["month", "threshold", "cap"],
+                condition=Q(month__isnull=False),
+                name="budgetalert_month_once",
+            ),
+            models.CheckConstraint(
+                condition=(Q(campaign__isnull=False) & Q(month__isnull=True))
+                | (Q(campaign__isnull=True) & Q(month__isnull=False)),
+                name="budgetalert_one_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.campaign_id or f"{self.month:%Y-%m}"
+        return f"{self.threshold}% of {self.cap} reached ({scope})"

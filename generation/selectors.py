@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from generation.models import Campaign, Item
+from generation.models import Campaign, CostEntry, Item
 from studio.errors import InputError
 
 # Items a worker still has to touch; a campaign with none of these needs no live refresh.
@@ -29,6 +29,7 @@ class Progress:
 
     counts: dict[str, int]
     campaign_status: str = ""
+    pause_reason: str = ""
 
     @property
     def total(self) -> int:
@@ -76,6 +77,8 @@ class Progress:
         campaign whose only open work is review says that it waits for review."""
         if self.campaign_status == Campaign.Status.RUNNING and self.waiting_for_review:
             return Item.Status.REVIEW, "Waiting for review"
+        if self.campaign_status == Campaign.Status.PAUSED and self.pause_reason == "budget":
+            return self.campaign_status, "Paused: budget reached"
         try:
             return self.campaign_status, Campaign.Status(self.campaign_status).label
         except ValueError:
@@ -119,6 +122,7 @@ def progress_of_annotated(campaigns: Iterable[Campaign]) -> list[tuple[Campaign,
             Progress(
                 {status: getattr(c, f"n_{status}") for status in Item.Status.values},
                 campaign_status=c.status,
+                pause_reason=c.pause_reason,
             ),
         )
         for c in campaigns
@@ -127,7 +131,7 @@ def progress_of_annotated(campaigns: Iterable[Campaign]) -> list[tuple[Campaign,
 
 def campaign_progress(*, campaign: Campaign) -> Progress:
     rows = campaign.items.order_by().values_list("status").annotate(n=Count("pk"))
-    return Progress(dict(rows), campaign_status=campaign.status)
+    return Progress(dict(rows), campaign_status=campaign.status, pause_reason=campaign.pause_reason)
 
 
 def campaign_items(*, campaign: Campaign, status: str = "") -> QuerySet[Item]:
@@ -161,4 +165,60 @@ def item_product(row: dict) -> str:
 
 
 def campaign_cost(*, campaign: Campaign) -> Decimal:
-    return campaign.items.aggregate(total=Sum("cost"))["total"] or Decimal(0)
+    """What the campaign spent: the sum of its ledger entries (every kind), unrounded."""
+    return CostEntry.objects.filter(campaign=campaign).aggregate(total=Sum("amount"))[
+        "total"
+    ] or Decimal(0)
+
+
+# What ledger totals may be grouped by: a name -> the CostEntry field(s) it reads.
+COST_GROUPS = {
+    "kind": ("kind",),
+    "month": ("month",),
+    "campaign": ("campaign_id",),
+    "item": ("item_id",),
+    "recipe": ("recipe_id",),
+    "base_model": ("base_model_id",),
+    "combination": ("base_model_id", "loras"),
+    "template_version": ("template_version_id",),
+    "user": ("user_id",),
+    "unit": ("unit",),
+}
+
+
+def cost_totals(
+    *,
+    by: tuple[str, ...] | list[str] = (),
+    month=None,
+    since=None,
+    until=None,
+    campaign=None,
+    kinds=None,
+) -> list[dict]:
+    """Ledger totals grouped by any of COST_GROUPS (``by=("campaign", "kind")``), each row
+    the group's fields with ``amount`` (unrounded), ``quantity`` and ``entries``; optionally
+    of one month (a date, first of month), a range of months, a campaign or some kinds.
+
+    Raises InputError for an unknown group."""
+    unknown = [name for name in by if name not in COST_GROUPS]
+    if unknown:
+        raise InputError("by", f"{', '.join(unknown)}: not one of {', '.join(COST_GROUPS)}")
+    entries = CostEntry.objects.all()
+    if month is not None:
+        entries = entries.filter(month=month)
+    if since is not None:
+        entries = entries.filter(month__gte=since)
+    if until is not None:
+        entries = entries.filter(month__lte=until)
+    if campaign is not None:
+        entries = entries.filter(campaign=campaign)
+    if kinds:
+        entries = entries.filter(kind__in=list(kinds))
+    fields = [f for name in by for f in COST_GROUPS[name]]
+    rows = (
+        entries.order_by()
+        .values(*fields)
+        .annotate(amount=Sum("amount"), quantity=Sum("quantity"), entries=Count("pk"))
+        .order_by(*fields)
+    )
+    return list(rows)

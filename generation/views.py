@@ -4,25 +4,32 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from generation.forms import PriorityForm
-from generation.models import Campaign
+from generation.forms import CampaignBudgetForm, MonthBudgetForm, PriorityForm
+from generation.models import Campaign, MonthlyBudget
 from generation.selectors import (
     campaign_cost,
     campaign_items,
     campaign_progress,
     campaigns_with_progress,
+    cost_totals,
     item_product,
     progress_of_annotated,
 )
 from generation.services import (
+    campaign_budget_set,
     campaign_control,
     campaign_set_priority,
+    campaign_spend,
+    month_budget_set,
+    month_of,
+    month_spend,
 )
+from generation.services.budgets import campaign_to_finish
 from generation.services.control import ACTIONS
 from studio.errors import InputError
-from studio.roles import ADMIN, ALL_ROLES, CREATIVE, role_required
+from studio.roles import ADMIN, ALL_ROLES, CREATIVE, MANAGER, role_required
 
 CAMPAIGNS_PER_PAGE = 20
 ITEMS_PER_PAGE = 60
@@ -74,6 +81,9 @@ def campaign_detail(request: HttpRequest, pk) -> HttpResponse:
         "policy": getattr(campaign, "quality_policy", None),
         "progress": progress,
         "cost": campaign_cost(campaign=campaign),
+        "spend": campaign_spend(campaign=campaign),
+        "to_finish": campaign_to_finish(campaign=campaign) if progress.counts.get("queued") else 0,
+        "budget_form": CampaignBudgetForm(initial={"cap": campaign.budget_cap}),
         "actions": _available_actions(campaign, progress),
         "priority_form": PriorityForm(initial={"priority": campaign.priority}),
         "page": page,
@@ -138,3 +148,58 @@ def campaign_priority(request: HttpRequest, pk) -> HttpResponse:
     else:
         messages.error(request, "priority: choose high or normal")
     return redirect("generation:campaign", pk=campaign.pk)
+
+
+@require_POST
+@role_required(MANAGER, ADMIN)
+def campaign_budget(request: HttpRequest, pk) -> HttpResponse:
+    """A manager sets or removes the campaign's cap, and may resume it with the same press."""
+    campaign = _get_campaign_for_user(request, pk)
+    form = CampaignBudgetForm(request.POST)
+    if form.is_valid():
+        try:
+            message = campaign_budget_set(
+                campaign=campaign,
+                cap=form.cleaned_data["cap"],
+                user=request.user,
+                resume=form.cleaned_data["resume"],
+            )
+        except InputError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, message)
+    else:
+        messages.error(
+            request, "; ".join(f"{field}: {' '.join(e)}" for field, e in form.errors.items())
+        )
+    return redirect("generation:campaign", pk=campaign.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(MANAGER, ADMIN)
+def budgets(request: HttpRequest) -> HttpResponse:
+    """This month's budget against spend, the budgets of other months, and the campaigns with
+    a cap; a manager sets a month's budget here."""
+    month = month_of()
+    form = MonthBudgetForm(request.POST or None, initial={"month": f"{month:%Y-%m}"})
+    if request.method == "POST" and form.is_valid():
+        budget = month_budget_set(
+            month=form.cleaned_data["month"], amount=form.cleaned_data["amount"], user=request.user
+        )
+        messages.success(request, f"Budget for {budget.month:%B %Y} set.")
+        return redirect("generation:budgets")
+    spent_by_month = {row["month"]: row["amount"] for row in cost_totals(by=("month",))}
+    months = [
+        (budget, spent_by_month.get(budget.month, 0))
+        for budget in MonthlyBudget.objects.order_by("-month")[:12]
+    ]
+    capped = Campaign.objects.filter(budget_cap__isnull=False).order_by("-created_at")[:50]
+    context = {
+        "form": form,
+        "month": month,
+        "month_total": month_spend(month=month),
+        "months": months,
+        "capped": [(campaign, campaign_spend(campaign=campaign)) for campaign in capped],
+    }
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "generation/budgets.html", context, status=status)

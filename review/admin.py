@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 
 from review.models import (
@@ -24,8 +25,32 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class QualityPolicyForm(forms.ModelForm):
+    class Meta:
+        model = QualityPolicy
+        fields = [
+            "campaign",
+            "approve_at",
+            "reject_below",
+            "weights",
+            "unwanted_concepts",
+            "tag_vocabulary",
+            "content_rules",
+        ]
+
+    def clean_content_rules(self):
+        from review.quality.content import check_content_rules
+        from studio.errors import InputError
+
+        try:
+            return check_content_rules(self.cleaned_data["content_rules"])
+        except InputError as exc:
+            raise forms.ValidationError(exc.errors[0].message) from None
+
+
 @admin.register(QualityPolicy)
 class QualityPolicyAdmin(admin.ModelAdmin):
+    form = QualityPolicyForm
     list_display = ["campaign", "approve_at", "reject_below", "unwanted_concepts", "updated_at"]
     search_fields = ["campaign__name"]
     raw_id_fields = ["campaign"]
@@ -42,7 +67,7 @@ class QualityPolicyAdmin(admin.ModelAdmin):
 @admin.register(QualityResult)
 class QualityResultAdmin(ReadOnlyAdmin):
     list_display = ["item", "overall", "verdict", "reason_codes", "phash", "created_at"]
-    list_filter = ["verdict", "hard_fail"]
+    list_filter = ["verdict", "hard_fail", "screen"]
     search_fields = ["=item__id", "item__campaign__name"]
     list_select_related = ["item__campaign"]
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from django import forms
 
+from review.quality import content
 from review.quality.policy import check_thresholds
-from review.vocabulary import ReasonCode, Verdict
+from review.vocabulary import ReasonCode, Verdict, reason_label
 from studio.errors import InputError
 
 # The shared vocabulary (the automatic scorers use the same codes).
@@ -97,7 +98,19 @@ class GridDecisionForm(_RejectReason, forms.Form):
         return claims
 
 
+RULE_ACTIONS = [
+    (content.REJECT, "Reject"),
+    (content.REVIEW, "Send to review"),
+    ("off", "Off"),
+]
+CLASS_CHOICES = [(name, name.replace("_", " ").lower()) for name in content.CLASSES]
+
+
 class PolicyForm(forms.Form):
+    """Thresholds, CLIP's unwanted concepts and one content rule per code (``<code>_action``,
+    ``<code>_min_score``, ``<code>_classes``). A rule whose fields are not submitted keeps the
+    policy's current rule (``current_rules``)."""
+
     approve_at = forms.FloatField(min_value=0.0, max_value=1.0, label="Approve at or above")
     reject_below = forms.FloatField(min_value=0.0, max_value=1.0, label="Reject below")
     unwanted_concepts = forms.CharField(
@@ -105,6 +118,49 @@ class PolicyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One per line: an image that matches one better than its prompt is flagged.",
     )
+
+    def __init__(self, *args, current_rules: list[dict] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.current_rules = {rule["code"]: rule for rule in current_rules or []}
+        for code in content.RULE_CODES:
+            label = reason_label(code)
+            self.fields[f"{code}_action"] = forms.ChoiceField(
+                choices=RULE_ACTIONS, required=False, label=f"{label}: action"
+            )
+            self.fields[f"{code}_min_score"] = forms.FloatField(
+                min_value=content.MIN_SCORE,
+                max_value=1.0,
+                required=False,
+                label=f"{label}: at a detector score of at least",
+            )
+            self.fields[f"{code}_classes"] = forms.MultipleChoiceField(
+                choices=CLASS_CHOICES,
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+                label=f"{label}: classes",
+            )
+            if not self.is_bound:
+                rule = self.current_rules.get(code)
+                self.initial.setdefault(f"{code}_action", rule["action"] if rule else "off")
+                self.initial.setdefault(
+                    f"{code}_min_score", rule["min_score"] if rule else _default_score(code)
+                )
+                self.initial.setdefault(
+                    f"{code}_classes", rule["classes"] if rule else _default_classes(code)
+                )
+
+    def rule_fields(self) -> list[dict]:
+        """Per rule code: its label and bound fields, for the template."""
+        return [
+            {
+                "code": code,
+                "label": reason_label(code),
+                "action": self[f"{code}_action"],
+                "min_score": self[f"{code}_min_score"],
+                "classes": self[f"{code}_classes"],
+            }
+            for code in content.RULE_CODES
+        ]
 
     def clean(self) -> dict:
         data = super().clean()
@@ -115,12 +171,48 @@ class PolicyForm(forms.Form):
             except InputError as exc:
                 for problem in exc.errors:
                     self.add_error(problem.field, problem.message)
+        for code in content.RULE_CODES:
+            if data.get(f"{code}_action") in content.ACTIONS:
+                if data.get(f"{code}_min_score") is None and f"{code}_min_score" not in self.errors:
+                    self.add_error(f"{code}_min_score", "Give the score at which the rule acts.")
+                if not data.get(f"{code}_classes"):
+                    self.add_error(f"{code}_classes", "Pick at least one class.")
         return data
+
+    @property
+    def content_rules(self) -> list[dict]:
+        """The rules as submitted; a code whose action was not submitted keeps its rule."""
+        rules = []
+        for code in content.RULE_CODES:
+            action = self.cleaned_data.get(f"{code}_action")
+            if not action:
+                if code in self.current_rules:
+                    rules.append(self.current_rules[code])
+                continue
+            if action == "off":
+                continue
+            rules.append(
+                {
+                    "code": code,
+                    "classes": list(self.cleaned_data[f"{code}_classes"]),
+                    "min_score": self.cleaned_data[f"{code}_min_score"],
+                    "action": action,
+                }
+            )
+        return rules
 
     @property
     def concepts(self) -> list[str]:
         text = self.cleaned_data.get("unwanted_concepts") or ""
         return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _default_score(code: str) -> float:
+    return content.NSFW_MIN_SCORE if code == "nsfw" else content.PERSON_MIN_SCORE
+
+
+def _default_classes(code: str) -> list[str]:
+    return list(content.NSFW_CLASSES if code == "nsfw" else content.PERSON_CLASSES)
 
 
 class ReferenceImageForm(forms.Form):

@@ -23,6 +23,13 @@ def default_unwanted_concepts() -> list[str]:
     return list(settings.STUDIO_QUALITY_UNWANTED_CONCEPTS)
 
 
+def default_content_rules() -> list[dict]:
+    """The rules every template gets (services add the per-template ones at creation)."""
+    from review.quality.content import default_content_rules as rules
+
+    return rules()
+
+
 class QualityPolicy(models.Model):
     """Routes an image by its overall score: >= approve_at approved, < reject_below rejected."""
 
@@ -42,6 +49,12 @@ class QualityPolicy(models.Model):
         default=list,
         blank=True,
         help_text="Words CLIP may tag images with, besides STUDIO_CLIP_TAGS.",
+    )
+    content_rules = models.JSONField(
+        default=default_content_rules,
+        blank=True,
+        help_text='What the content detector may not find: [{"code": "nsfw" | "person", '
+        '"classes": [...], "min_score": 0.2-1, "action": "reject" | "review"}].',
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -86,6 +99,23 @@ class QualityResult(models.Model):
     clip_tags = models.JSONField(
         default=list, blank=True, help_text='Zero-shot CLIP tags: [{"tag", "score"}].'
     )
+    detections = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='The content detector\'s findings: [{"class", "score", "box": [x, y, w, h]}] '
+        'in image pixels, with "rule" (the reason code) where a campaign rule fired.',
+    )
+    screen = models.CharField(
+        max_length=12,
+        blank=True,
+        help_text='Content screening: "clear", "review" or "reject" (what the rules made of the '
+        'detections), "unavailable" (the detector could not look), empty (not screened).',
+    )
+    subject_box = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="[x, y, w, h] where sharpness was measured (the subject); empty: whole frame.",
+    )
     # 64-bit perceptual hash as 16 hex digits: near-duplicates within a campaign are one
     # indexed query (Hamming distance in SQL), never a rescan of the images.
     phash = models.CharField(max_length=16, blank=True, db_index=True)
@@ -108,6 +138,38 @@ class QualityResult(models.Model):
         from review.quality.policy import explain
 
         return explain(self.basis)
+
+    def overlay(self) -> list[dict]:
+        """What to draw over the image, as percentages of it: each detection (``flagged``
+        when a rule fired on it) and the region sharpness was measured on."""
+        width, height = self.measures.get("width"), self.measures.get("height")
+        if not width or not height:
+            return []
+
+        def place(box) -> dict:
+            x, y, w, h = box
+            return {
+                "left": round(100 * x / width, 2),
+                "top": round(100 * y / height, 2),
+                "width": round(100 * w / width, 2),
+                "height": round(100 * h / height, 2),
+            }
+
+        boxes = [
+            place(d["box"])
+            | {
+                "kind": "detection",
+                "label": f"{d['class'].replace('_', ' ').lower()} {d['score']:.2f}",
+                "rule": d.get("rule", ""),
+            }
+            for d in self.detections
+            if len(d.get("box", [])) == 4
+        ]
+        if len(self.subject_box) == 4:
+            boxes.append(
+                place(self.subject_box) | {"kind": "subject", "label": "sharpness measured here"}
+            )
+        return boxes
 
 
 class ReferenceImage(models.Model):

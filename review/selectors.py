@@ -114,14 +114,44 @@ def reviewer_stats(*, since=None, campaign_id=None) -> list[dict]:
     return stats
 
 
-def calibration(*, campaign, approve_at: float, reject_below: float, bins: int = 20) -> dict:
-    """The campaign's score histogram with the reviewers' decisions per bin, and how many
-    images the proposed thresholds would move between verdicts (re-deciding the stored
-    scores with the policy's weights, exactly as the scorer does)."""
+def stored_card(result, rules: list[dict]):
+    """A stored result as ``decide`` takes it, its content judged again by ``rules``: a
+    calibration re-decides exactly as the scorer did, from the stored scores and detections."""
+    from review.quality import ScoreCard
+    from review.quality.content import judge
+
+    scores = {name: value for name, value in result.scores.items() if name != "content"}
+    card = ScoreCard(scores=scores, measures={}, hard_fail=result.hard_fail)
+    if result.screen == "unavailable":
+        card.screen = "unavailable"
+    elif result.screen:
+        check = judge(result.detections, rules)
+        card.scores["content"] = check.score
+        card.reasons = check.reasons
+        card.screen = check.action or "clear"
+    return card
+
+
+def calibration(
+    *,
+    campaign,
+    approve_at: float,
+    reject_below: float,
+    content_rules: list[dict] | None = None,
+    bins: int = 20,
+) -> dict:
+    """The campaign's score histogram with the reviewers' decisions per bin, how many images
+    the proposed thresholds and content rules would move between verdicts (re-deciding the
+    stored scores and detections with the policy's weights, exactly as the scorer does), and
+    per proposed content rule how many images it catches and how many it alone moves."""
     from review.models import QualityResult
-    from review.quality import ScoreCard, decide
+    from review.quality import decide
+    from review.quality.content import judge
+    from review.vocabulary import reason_label
 
     policy = campaign.quality_policy
+    current_rules = list(policy.content_rules or [])
+    proposed_rules = current_rules if content_rules is None else list(content_rules)
     results = QualityResult.objects.filter(item__campaign=campaign).select_related(
         "item__review_task"
     )
@@ -139,26 +169,49 @@ def calibration(*, campaign, approve_at: float, reject_below: float, bins: int =
     ]
     verdicts = ("approved", "review", "rejected")
     moves = {(a, b): 0 for a in verdicts for b in verdicts}
+    rules = [
+        {
+            "code": rule["code"],
+            "label": reason_label(rule["code"]),
+            "action": rule["action"],
+            "min_score": rule["min_score"],
+            "caught": 0,
+            "moved": 0,
+        }
+        for rule in proposed_rules
+    ]
+    screened = 0
     for result in results:
         row = histogram[min(int(result.overall * bins), bins - 1)]
         row[result.verdict] += 1
         task = getattr(result.item, "review_task", None)
         if task is not None and task.status == ReviewTask.Status.DECIDED:
             row[f"human_{task.decision}"] += 1
-        card = ScoreCard(scores=result.scores, measures={}, hard_fail=result.hard_fail)
+        proposal = {"approve_at": approve_at, "reject_below": reject_below}
         try:
             current = decide(
-                card,
+                stored_card(result, current_rules),
                 approve_at=policy.approve_at,
                 reject_below=policy.reject_below,
                 weights=policy.weights,
             ).verdict
             proposed = decide(
-                card, approve_at=approve_at, reject_below=reject_below, weights=policy.weights
+                stored_card(result, proposed_rules), weights=policy.weights, **proposal
             ).verdict
         except ValueError:
             continue
         moves[(current, proposed)] += 1
+        if not result.screen or result.screen == "unavailable":
+            continue
+        screened += 1
+        for rule, stats in zip(proposed_rules, rules, strict=True):
+            if not judge(result.detections, [rule]).flagged:
+                continue
+            stats["caught"] += 1
+            others = [other for other in proposed_rules if other is not rule]
+            alone = decide(stored_card(result, others), weights=policy.weights, **proposal)
+            if alone.verdict != proposed:
+                stats["moved"] += 1
     peak = max((r["approved"] + r["review"] + r["rejected"] for r in histogram), default=0)
     for row in histogram:
         row["total"] = row["approved"] + row["review"] + row["rejected"]
@@ -169,4 +222,6 @@ def calibration(*, campaign, approve_at: float, reject_below: float, bins: int =
         "moves": changed,
         "moved": sum(m["count"] for m in changed),
         "total": sum(moves.values()),
+        "rules": rules,
+        "screened": screened,
     }

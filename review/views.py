@@ -250,8 +250,9 @@ def calibrate(request: HttpRequest, pk) -> HttpResponse:
         "reject_below": policy.reject_below,
         "unwanted_concepts": "\n".join(policy.unwanted_concepts or []),
     }
+    rules = list(policy.content_rules or [])
     if request.method == "POST":
-        form = PolicyForm(request.POST)
+        form = PolicyForm(request.POST, current_rules=rules)
         if form.is_valid():
             try:
                 quality_policy_update(
@@ -259,28 +260,38 @@ def calibrate(request: HttpRequest, pk) -> HttpResponse:
                     approve_at=form.cleaned_data["approve_at"],
                     reject_below=form.cleaned_data["reject_below"],
                     unwanted_concepts=form.concepts,
+                    content_rules=form.content_rules,
                 )
             except InputError as exc:
                 for problem in exc.errors:
-                    form.add_error(problem.field or None, problem.message)
+                    field = problem.field if problem.field in form.fields else None
+                    named = problem.message if field else f"{problem.field}: {problem.message}"
+                    form.add_error(field, named)
             else:
-                messages.success(request, "Thresholds saved; they apply to images scored from now.")
+                messages.success(request, "Policy saved; it applies to images scored from now on.")
                 return HttpResponseRedirect(reverse("review:calibrate", args=[campaign.pk]))
     elif "approve_at" in request.GET:
-        form = PolicyForm(request.GET)
+        form = PolicyForm(request.GET, current_rules=rules)
     else:
-        form = PolicyForm(initial=current)
+        form = PolicyForm(initial=current, current_rules=rules)
+    valid = form.is_bound and form.is_valid()
     proposed = (
         (form.cleaned_data["approve_at"], form.cleaned_data["reject_below"])
-        if form.is_bound and form.is_valid()
+        if valid
         else (policy.approve_at, policy.reject_below)
     )
+    proposed_rules = form.content_rules if valid else rules
     context = {
         "campaign": campaign,
         "policy": policy,
         "form": form,
         "proposed": {"approve_at": proposed[0], "reject_below": proposed[1]},
-        "data": calibration(campaign=campaign, approve_at=proposed[0], reject_below=proposed[1]),
+        "data": calibration(
+            campaign=campaign,
+            approve_at=proposed[0],
+            reject_below=proposed[1],
+            content_rules=proposed_rules,
+        ),
     }
     template = "review/calibrate.html#preview" if request.htmx else "review/calibrate.html"
     return render(request, template, context)

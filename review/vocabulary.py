@@ -29,6 +29,10 @@ class ReasonCode(models.TextChoices):
     UNWANTED_CONCEPT = "unwanted-concept", "Shows something unwanted"
     OFF_STYLE = "off-style", "Off-style"
     DUPLICATE = "duplicate", "Near-duplicate"
+    CROPPED = "cropped", "Subject cut off by the frame"
+    # Content screening (review.quality.content): what is in the picture, per campaign rules.
+    NSFW = "nsfw", "Nudity (exposed intimate body parts)"
+    PERSON = "person", "Shows a person"
     OTHER = "other", "Other"
 
 

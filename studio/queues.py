@@ -42,32 +42,44 @@ STAGES: dict[str, Stage] = {
     # for each is brought in step, so search covers every image whatever its status.
     "index": Stage(DELIVERY, "catalogue.jobs.index_items", "JOB_TIMEOUT_DELIVERY", (5, 30, 120)),
     "deliver": Stage(DELIVERY, "catalogue.jobs.sync_assets", "JOB_TIMEOUT_DELIVERY", (5, 30, 120)),
+    # Webhook deliveries: each job sends the ones it names; a failed send is scheduled again by
+    # studio.webhooks itself (backoff over 24 h), so RQ retries only a lost job.
+    "notify": Stage(DELIVERY, "studio.webhooks.deliveries_send", "JOB_TIMEOUT_DELIVERY", (30,)),
 }
 
 
-def enqueue(stage: str, ids, *, job_id: str | None = None, at_front: bool = False) -> None:
-    """Hand ``ids`` (one id or a list) to ``stage`` once the current transaction commits."""
+def enqueue(
+    stage: str, ids, *, job_id: str | None = None, at_front: bool = False, delay: int = 0
+) -> None:
+    """Hand ``ids`` (one id or a list) to ``stage`` once the current transaction commits;
+    ``delay`` seconds later when given (RQ's scheduler, which ``up`` starts with each worker)."""
     spec = STAGES[stage]
     ids = [str(pk) for pk in (ids if isinstance(ids, list | tuple) else [ids])]
     if not ids:
         return
-    transaction.on_commit(lambda: _push(spec, ids, job_id=job_id, at_front=at_front))
+    transaction.on_commit(lambda: _push(spec, ids, job_id=job_id, at_front=at_front, delay=delay))
 
 
-def _push(spec: Stage, ids: list[str], *, job_id: str | None, at_front: bool) -> None:
+def _push(
+    spec: Stage, ids: list[str], *, job_id: str | None, at_front: bool, delay: int = 0
+) -> None:
+    from datetime import timedelta
+
     import django_rq
     from django.conf import settings
     from rq import Retry
 
-    django_rq.get_queue(spec.queue).enqueue(
-        spec.job,
-        ids,
-        job_id=job_id,
-        job_timeout=getattr(settings, spec.timeout_setting),
-        retry=Retry(max=len(spec.retries), interval=list(spec.retries)),
-        failure_ttl=spec.failure_ttl,
-        at_front=at_front,
-    )
+    queue = django_rq.get_queue(spec.queue)
+    options = {
+        "job_id": job_id,
+        "job_timeout": getattr(settings, spec.timeout_setting),
+        "retry": Retry(max=len(spec.retries), interval=list(spec.retries)),
+        "failure_ttl": spec.failure_ttl,
+    }
+    if delay > 0:
+        queue.enqueue_in(timedelta(seconds=delay), spec.job, ids, **options)
+    else:
+        queue.enqueue(spec.job, ids, at_front=at_front, **options)
 
 
 def connection():

@@ -6,6 +6,7 @@ servers (studio/embedded.py) when they are unset.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -71,6 +72,8 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "template_partials",
+    # API v1 (studio/api); installed so its docs page uses the bundled Swagger UI, not a CDN.
+    "ninja",
     "studio",
     "generation",
     "review",
@@ -105,6 +108,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "studio.roles.roles_context",
+                "generation.context_processors.budget_notices_context",
             ],
         },
     }
@@ -217,6 +221,9 @@ STUDIO_QUALITY_WEIGHTS = {
     "contrast": 1.0,
     "blockiness": 1.0,
     "saturation": 1.0,
+    "noise": 1.0,
+    "banding": 1.0,
+    "framing": 1.0,
     "clip_match": 1.0,
     "clip_unwanted": 1.0,
     "style": 1.0,
@@ -260,9 +267,135 @@ STUDIO_CLIP_MATCH_HIGH = env_float("STUDIO_CLIP_MATCH_HIGH", 0.30)
 STUDIO_STYLE_DISTANCE_OK = env_int("STUDIO_STYLE_DISTANCE_OK", 14, minimum=0)
 STUDIO_STYLE_DISTANCE_BAD = env_int("STUDIO_STYLE_DISTANCE_BAD", 30, minimum=1)
 STUDIO_NEAR_DUPLICATE_DISTANCE = env_int("STUDIO_NEAR_DUPLICATE_DISTANCE", 4, minimum=0)
+# Content screening with NudeNet's detector (review.quality.content). Empty model path: the
+# 320n.onnx bundled in the installed nudenet wheel; its sha256 is checked at start-up
+# (`manage.py check`) and when a worker loads it. Campaigns of the templates listed in
+# STUDIO_CONTENT_PERSON_TEMPLATES send any person to review by default (packshots).
+STUDIO_CONTENT_MODEL = env_str("STUDIO_CONTENT_MODEL", "")
+STUDIO_CONTENT_MODEL_SHA256 = env_str(
+    "STUDIO_CONTENT_MODEL_SHA256",
+    "c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f",
+)
+STUDIO_CONTENT_THREADS = env_int("STUDIO_CONTENT_THREADS", 1, minimum=1)
+STUDIO_CONTENT_PERSON_TEMPLATES = _quality_env_list(
+    "STUDIO_CONTENT_PERSON_TEMPLATES", ["product-photo"]
+)
 # A reviewer may undo their own decision for this long (and an approval's asset is withdrawn).
 STUDIO_REVIEW_UNDO_SECONDS = env_int("STUDIO_REVIEW_UNDO_SECONDS", 600, minimum=0)
 STUDIO_REVIEW_GRID_SIZE = env_int("STUDIO_REVIEW_GRID_SIZE", 12, minimum=1)
+
+# --- Costs and budgets ----------------------------------------------------------------------
+# Every cost is a ledger entry (generation.models.CostEntry) in this one currency (ISO 4217).
+STUDIO_CURRENCY = (env_str("STUDIO_CURRENCY", "GBP") or "").strip().upper()
+if len(STUDIO_CURRENCY) != 3 or not STUDIO_CURRENCY.isalpha() or not STUDIO_CURRENCY.isascii():
+    raise ImproperlyConfigured(
+        f"STUDIO_CURRENCY: expected a three-letter ISO 4217 code such as GBP, got "
+        f"{STUDIO_CURRENCY!r}"
+    )
+STUDIO_CPU_HOURLY_RATE = env_decimal("STUDIO_CPU_HOURLY_RATE", "0.10")
+# Per GiB (2^30 bytes) stored for a month; an asset published mid-month pays pro rata.
+STUDIO_STORAGE_GB_MONTH_RATE = env_decimal("STUDIO_STORAGE_GB_MONTH_RATE", "0.02")
+STUDIO_REVIEWER_HOURLY_RATE = env_decimal("STUDIO_REVIEWER_HOURLY_RATE", "25.00")
+# Amounts a budget may be set to: positive, two decimal places, at most this.
+STUDIO_BUDGET_MAX = env_decimal("STUDIO_BUDGET_MAX", "1000000")
+for _name in (
+    "STUDIO_GPU_HOURLY_RATE",
+    "STUDIO_CPU_HOURLY_RATE",
+    "STUDIO_A1111_IMAGE_RATE",
+    "STUDIO_STABILITY_CREDIT_PRICE",
+    "STUDIO_STORAGE_GB_MONTH_RATE",
+    "STUDIO_REVIEWER_HOURLY_RATE",
+    "STUDIO_BUDGET_MAX",
+):
+    _value = globals()[_name]
+    if not _value.is_finite() or _value < 0 or (_name == "STUDIO_BUDGET_MAX" and _value <= 0):
+        _least = "greater than 0" if _name == "STUDIO_BUDGET_MAX" else "at least 0"
+        raise ImproperlyConfigured(f"{_name}: must be a number {_least}, got {_value}")
+# An estimate without history: GPU seconds per sampling step at 512x512 (scaled by pixels).
+STUDIO_ESTIMATE_SECONDS_PER_STEP = env_float("STUDIO_ESTIMATE_SECONDS_PER_STEP", 0.03)
+if not 0 < STUDIO_ESTIMATE_SECONDS_PER_STEP < 3600:
+    raise ImproperlyConfigured(
+        f"STUDIO_ESTIMATE_SECONDS_PER_STEP: must be between 0 and 3600, got "
+        f"{STUDIO_ESTIMATE_SECONDS_PER_STEP}"
+    )
+# How many of a recipe's latest images its expected cost and speed are taken from.
+STUDIO_ESTIMATE_HISTORY = env_int("STUDIO_ESTIMATE_HISTORY", 50, minimum=1)
+# Budget alerts (80 % and 100 %) go to every manager and admin with an e-mail address, and
+# to these addresses.
+STUDIO_BUDGET_ALERT_EMAILS = env_list("STUDIO_BUDGET_ALERT_EMAILS", [])
+
+# Self-hosting or API (the managers' report): an own GPU's price, paid off over so many
+# months, its power draw while generating and the price of power; an API's price per image,
+# per base model name (STUDIO_API_IMAGE_PRICES="sdxl-base=0.04,sd15=0.02"), else the default.
+STUDIO_SELFHOST_GPU_PRICE = env_decimal("STUDIO_SELFHOST_GPU_PRICE", "1800")
+STUDIO_SELFHOST_AMORTISATION_MONTHS = env_int("STUDIO_SELFHOST_AMORTISATION_MONTHS", 24, minimum=1)
+STUDIO_SELFHOST_POWER_WATTS = env_decimal("STUDIO_SELFHOST_POWER_WATTS", "450")
+STUDIO_SELFHOST_POWER_PRICE_KWH = env_decimal("STUDIO_SELFHOST_POWER_PRICE_KWH", "0.25")
+# Seconds per image on the GPU when the ledger has no GPU time yet (a CPU-only install).
+STUDIO_SELFHOST_SECONDS_PER_IMAGE = env_float("STUDIO_SELFHOST_SECONDS_PER_IMAGE", 4.0)
+STUDIO_API_IMAGE_PRICE = env_decimal("STUDIO_API_IMAGE_PRICE", "0.04")
+for _name in (
+    "STUDIO_SELFHOST_GPU_PRICE",
+    "STUDIO_SELFHOST_POWER_WATTS",
+    "STUDIO_SELFHOST_POWER_PRICE_KWH",
+    "STUDIO_API_IMAGE_PRICE",
+):
+    if not globals()[_name].is_finite() or globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name}: must be a number at least 0, got {globals()[_name]}")
+if not 0 < STUDIO_SELFHOST_SECONDS_PER_IMAGE < 3600:
+    raise ImproperlyConfigured(
+        "STUDIO_SELFHOST_SECONDS_PER_IMAGE: must be between 0 and 3600, got "
+        f"{STUDIO_SELFHOST_SECONDS_PER_IMAGE}"
+    )
+
+
+def _prices(name: str) -> dict[str, Decimal]:
+    prices = {}
+    for part in (env_str(name, "") or "").split(","):
+        if not part.strip():
+            continue
+        model, sep, value = part.partition("=")
+        try:
+            price = Decimal(value.strip()) if sep and model.strip() else None
+        except ArithmeticError:
+            price = None
+        if price is None or not price.is_finite() or price < 0:
+            raise ImproperlyConfigured(
+                f"{name}: expected model=price pairs separated by commas, e.g. "
+                f"'sdxl-base=0.04,sd15=0.02', got {part.strip()!r}"
+            )
+        prices[model.strip()] = price
+    return prices
+
+
+STUDIO_API_IMAGE_PRICES = _prices("STUDIO_API_IMAGE_PRICES")
+
+# --- E-mail ---------------------------------------------------------------------------------
+# Without EMAIL_HOST (the embedded default) mail is written to the console.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "studio@localhost")
+
+# --- API and webhooks -----------------------------------------------------------------------
+# Requests per minute per API token (per user for the browser session); over it: 429.
+STUDIO_API_RATE_LIMIT = env_int("STUDIO_API_RATE_LIMIT", 600, minimum=1)
+# A request body larger than this is refused (413) before it is read.
+STUDIO_API_MAX_BODY_BYTES = env_int(
+    "STUDIO_API_MAX_BODY_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE, minimum=1024
+)
+# Webhooks to loopback, private, link-local and reserved addresses are refused unless on.
+STUDIO_WEBHOOK_ALLOW_PRIVATE = env_bool("STUDIO_WEBHOOK_ALLOW_PRIVATE", default=False)
+STUDIO_WEBHOOK_TIMEOUT_SECONDS = env_int("STUDIO_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+NINJA_PAGINATION_MAX_LIMIT = 200
 
 LOGGING = {
     "version": 1,

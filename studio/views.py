@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from generation.forms import CampaignForm
-from generation.services import campaign_plan
+from generation.services import campaign_estimate, campaign_plan
 from studio.errors import InputError
 from studio.launch import campaign_launch
 from studio.roles import ADMIN, CREATIVE, role_required
@@ -46,15 +46,19 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(CREATIVE, ADMIN)
 def campaign_preview(request: HttpRequest) -> HttpResponse:
-    """The first prompts, the item count and the sizes of a filled-in form; creates nothing
-    (but keeps the upload when the whole page is shown again)."""
+    """The first prompts, the item count, the sizes and the estimate (cost and time, against the
+    cap and the month's budget) of a filled-in form; creates nothing (but keeps the upload
+    when the whole page is shown again)."""
     form = CampaignForm(request.POST, request.FILES, user=request.user)
-    plan = None
+    plan = estimate = None
     if form.is_valid():
         try:
             plan = campaign_plan(**form.service_kwargs())
         except InputError as exc:
             form.add_input_error(exc)
+        else:
+            # What it should cost and take, from the recipes' history or the configured rates.
+            estimate = campaign_estimate(plan=plan, cap=form.cleaned_data.get("budget_cap"))
     template = "generation/campaign_create.html"
     if request.htmx:
         template += "#preview"  # the page keeps its file input, and its kept-file token
@@ -64,6 +68,7 @@ def campaign_preview(request: HttpRequest) -> HttpResponse:
         "form": form,
         "samples": SAMPLE_CSVS,
         "plan": plan,
+        "estimate": estimate,
         "reading": form.reading(plan.parsed) if plan else "",
         "prompts": plan.prompts(limit=PREVIEW_PROMPTS) if plan else [],
     }

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from catalogue.models import Asset, Entry
-from catalogue.selectors import asset_search
+from catalogue.selectors import SearchFilters, entry_search
 from generation.demo import demo_seed
 from generation.models import Campaign, Item, PromptTemplate, Recipe
 from review.models import ReviewTask
@@ -71,14 +71,17 @@ def test_a_campaign_of_twenty_products_travels_the_whole_line(demo, redis_queues
     assert set(entries.values_list("status", flat=True)) == {"approved"}
     assert entries.filter(published=True).count() == 40
 
-    found = list(asset_search(query="leather boot", campaign_id=campaign.pk))
-    assert found and all("leather" in a.prompt and "boot" in a.prompt for a in found)
-    assert len(found) == 2 * sum(
+    mine = SearchFilters(campaign_id=campaign.pk)
+    found = entry_search(query="leather boot", filters=mine, per_page=100, facets=False)
+    prompts = [entry.item.prompt for entry in found.entries]
+    assert prompts and all("leather" in p and "boot" in p for p in prompts)
+    assert all(entry.item.asset.status == "published" for entry in found.entries)
+    assert found.total == 2 * sum(
         1
         for row in campaign.csv_rows
         if row["material"] == "leather" and row["product_type"] == "boot"
     )
-    assert list(asset_search(query='"Dép Sài Gòn"', campaign_id=campaign.pk))
+    assert entry_search(query='"Dép Sài Gòn"', filters=mine, facets=False).total == 2
 
 
 @pytest.mark.django_db(transaction=True)

@@ -29,6 +29,7 @@ from generation.prompts import (
     render,
     template_placeholders,
 )
+from generation.services.budgets import budget_amount_check, campaign_budget_confirm
 from generation.services.dispatch import items_dispatch
 from generation.services.status import campaign_reopen, items_announce
 from generation.sizes import channel_size, check_size, generation_size, platform_channel
@@ -262,10 +263,16 @@ def campaign_submit(
     recipes: dict[str, Recipe] | None = None,
     channels: list[str] | None = None,
     priority: str = Priority.NORMAL,
+    budget_cap=None,
+    budget_confirmed: bool = False,
 ) -> Campaign:
     """Validate everything, then create the campaign and all items and enqueue them at commit.
 
     The quality policy is review's: studio.launch.campaign_launch creates both together.
+
+    ``budget_cap`` caps what the campaign may spend. When its estimate is over that cap or
+    over what is left of this month's budget, it is created only with ``budget_confirmed``
+    (InputError "budget" otherwise).
 
     Raises InputError naming the field, row and column; on error nothing is written.
     """
@@ -286,6 +293,11 @@ def campaign_submit(
         recipes=recipes,
         channels=channels,
     )
+    if budget_cap is not None and budget_cap != "":
+        budget_cap = budget_amount_check(budget_cap, field="budget_cap")
+    else:
+        budget_cap = None
+    campaign_budget_confirm(plan=plan, cap=budget_cap, confirmed=budget_confirmed)
     if base_seed is None:
         base_seed = secrets.randbelow(2**31)
     loras = {r.pk: _pinned_loras(r) for r in plan.recipes.values()}
@@ -306,6 +318,7 @@ def campaign_submit(
             channels=plan.channels,
             priority=priority,
             created_by=user,
+            budget_cap=budget_cap,
         )
         CampaignRecipe.objects.bulk_create(
             CampaignRecipe(campaign=campaign, purpose=purpose, recipe=chosen)

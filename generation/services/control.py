@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from generation.models import Campaign, Item, Priority
+from generation.services.budgets import budget_resume_check
 from generation.services.dispatch import items_redispatch
 from generation.services.status import (
     campaign_complete_if_done,
@@ -31,7 +32,11 @@ def campaign_pause(*, campaign: Campaign) -> Campaign:
 
 @transaction.atomic
 def campaign_resume(*, campaign: Campaign) -> Campaign:
-    """Run a paused campaign again: its queued items get new jobs after commit."""
+    """Run a paused campaign again: its queued items get new jobs after commit.
+
+    Refused (InputError "budget") while its cap or this month's budget is reached."""
+    if campaign.status == Campaign.Status.PAUSED:
+        budget_resume_check(campaign=campaign)
     campaign_transition(campaign=campaign, action="resume")
     queued = list(
         Item.objects.select_for_update(of=("self",))

@@ -17,9 +17,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from generation.batching import batch_key, batch_size_for
-from generation.costs import image_cost
+from generation.costs import charges_detail, image_charges
 from generation.metadata import png_with_metadata
 from generation.models import Campaign, Item
+from generation.services.budgets import budgets_reserve
+from generation.services.ledger import item_charges_record
 from generation.services.status import campaign_complete_if_done, items_announce
 from studio import queues
 
@@ -32,9 +34,14 @@ def _worker_name() -> str:
 
 def _claim(item_ids: list[str]) -> list[Item]:
     """Claim queued items of running campaigns (conditional update): a second run of the same
-    job claims nothing, and items of a paused or cancelled campaign are left alone."""
+    job claims nothing, and items of a paused or cancelled campaign are left alone.
+
+    Budgets first (generation.services.budgets): a campaign whose spend, with the work in
+    flight, reached its cap or the month's budget is paused under a row lock held until this
+    claim commits, so its items are not claimed."""
     now = timezone.now()
     with transaction.atomic():
+        budgets_reserve(item_ids=item_ids)
         ids = list(
             Item.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(
@@ -147,19 +154,30 @@ def _timing(item: Item, result) -> dict:
     }
 
 
+def _record_cost(item: Item, charges) -> None:
+    """The image's charges into the ledger, which keeps Item.cost.
+
+    Keyed by the attempt: the same attempt is never recorded twice, and a second attempt
+    (the first one's lease expired while it ran) is a cost of its own."""
+    item_charges_record(
+        item=item, charges=charges, source=f"attempt-{item.attempts}", host=item.worker_host
+    )
+
+
 def _fail_filtered(item: Item, result) -> None:
     """The provider refused this one image (content filter): final, with its reason and cost."""
-    cost, detail = image_cost(item=item, result=result)
-    Item.objects.filter(pk=item.pk, status=Item.Status.RUNNING).update(
-        status=Item.Status.FAILED,
-        error=result.error[:4000],
-        cost=cost,
-        cost_detail=detail,
-        run={"provider": result.extra} if result.extra else {},
-        lease_until=None,
-        finished_at=timezone.now(),
-        **_timing(item, result),
-    )
+    charges = image_charges(item=item, result=result)
+    with transaction.atomic():
+        Item.objects.filter(pk=item.pk, status=Item.Status.RUNNING).update(
+            status=Item.Status.FAILED,
+            error=result.error[:4000],
+            cost_detail=charges_detail(charges),
+            run={"provider": result.extra} if result.extra else {},
+            lease_until=None,
+            finished_at=timezone.now(),
+            **_timing(item, result),
+        )
+        _record_cost(item, charges)
     items_announce(item_ids=[item.pk])
     campaign_complete_if_done(campaign_id=item.campaign_id)
 
@@ -168,24 +186,26 @@ def _store_generated(item: Item, result) -> bool:
     """Store the PNG and move the item on to scoring; False if the item was handed on."""
     data = png_with_metadata(result.image, item)
     name = default_storage.save(f"items/{item.campaign_id}/{item.pk}.png", ContentFile(data))
-    cost, detail = image_cost(item=item, result=result)
     # Unless made batch-invariant, exact pixels depend on the batch size (kernel choice), so
     # reproduction needs both.
     run = {"batch_size": result.batch_size, "batch_invariant": result.batch_invariant}
     if result.extra:
         run["provider"] = result.extra
+    charges = image_charges(item=item, result=result)
     with transaction.atomic():
         updated = Item.objects.filter(pk=item.pk, status=Item.Status.RUNNING).update(
             status=Item.Status.SCORING,
             image=name,
             run=run,
-            cost=cost,
-            cost_detail=detail,
+            cost_detail=charges_detail(charges),
             worker=f"{_worker_name()} ({result.device})",
             generated_at=timezone.now(),
             lease_until=None,
             **_timing(item, result),
         )
+        # Spent whether or not the item is still ours; recorded after the status change, so
+        # the budget check does not count it both as spent and as in flight.
+        _record_cost(item, charges)
         if updated:
             items_announce(item_ids=[item.pk])
         else:

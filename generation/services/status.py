@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from generation.models import Campaign, Item
-from studio import queues
+from generation.models import Campaign, Item, PauseReason
+from studio import queues, webhooks
 from studio.errors import InputError
 
 ANNOUNCE_BATCH = 500
@@ -25,12 +25,20 @@ def items_announce(*, item_ids) -> None:
 
 
 def campaign_transition(
-    *, campaign: Campaign | None = None, campaign_id=None, action: str, strict: bool = True
+    *,
+    campaign: Campaign | None = None,
+    campaign_id=None,
+    action: str,
+    strict: bool = True,
+    reason: str = "",
+    note: str = "",
 ) -> bool:
     """Apply one of ``Campaign.TRANSITIONS`` by a conditional update.
 
     ``strict``: refuse (InputError) when the campaign is not in a status the action starts
     from; otherwise return False and change nothing (the automatic complete and reopen).
+    A pause records why (``reason``: a PauseReason, default manual; ``note`` in words); any
+    other change clears it.
     """
     if action not in Campaign.TRANSITIONS:
         raise InputError("action", f"must be one of {', '.join(Campaign.TRANSITIONS)}")
@@ -39,14 +47,20 @@ def campaign_transition(
     finished = (
         timezone.now() if to in (Campaign.Status.CANCELLED, Campaign.Status.COMPLETED) else None
     )
+    if to == Campaign.Status.PAUSED:
+        why = {"pause_reason": reason or PauseReason.MANUAL, "pause_note": note[:300]}
+    else:
+        why = {"pause_reason": "", "pause_note": ""}
     changed = Campaign.objects.filter(pk=pk, status__in=starts).update(
-        status=to, finished_at=finished
+        status=to, finished_at=finished, **why
     )
     if not changed and strict:
         current = Campaign.objects.values_list("status", flat=True).get(pk=pk)
         raise InputError("campaign", f"cannot {action} a campaign that is {current}")
+    if changed and to in (Campaign.Status.COMPLETED, Campaign.Status.PAUSED):
+        webhooks.event_emit(f"campaign.{to}", {"campaign": {"id": str(pk), "status": to, **why}})
     if changed and campaign is not None:
-        campaign.refresh_from_db(fields=["status", "finished_at"])
+        campaign.refresh_from_db(fields=["status", "finished_at", "pause_reason", "pause_note"])
     return bool(changed)
 
 
@@ -80,6 +94,11 @@ def item_status_change(*, item_id, from_status: str, to_status: str) -> bool:
     changed = Item.objects.filter(pk=item_id, status=from_status).update(
         status=to_status, finished_at=timezone.now() if final else None
     )
+    if changed and to_status in (Item.Status.APPROVED, Item.Status.REJECTED):
+        webhooks.event_emit(
+            f"item.{to_status}",
+            {"item": {"id": str(item_id), "campaign": str(item["campaign_id"])}},
+        )
     if changed:
         items_announce(item_ids=[item_id])
         if final:

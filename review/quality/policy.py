@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
-from review.vocabulary import Reason, Verdict
+from review.vocabulary import Reason, Verdict, reason_label
 from studio.errors import InputError
 
 from .heuristics import ScoreCard
@@ -23,6 +23,8 @@ WEAK_SCORE = "weak_score"  # one weighted score below reject_below keeps it from
 ABOVE = "above"  # overall >= approve_at
 BELOW = "below"  # overall < reject_below
 BETWEEN = "between"  # in between: a human decides
+CONTENT = "content"  # a campaign content rule (nudity, a person) rejects or sends to review
+UNSCREENED = "unscreened"  # the content screen could not look: never approved automatically
 
 
 @dataclass
@@ -51,7 +53,10 @@ def decide(
 
     Only scores named in ``weights`` count; a weighted score the card lacks is skipped, so a
     policy may weight a scorer that a given worker does not run. A hard failure (blank, black
-    or noise frame) is rejected whatever the numbers say. Raises InputError, naming the field,
+    or noise frame) is rejected whatever the numbers say, and so is an image a content rule
+    rejects; a content rule that asks for review, or an image the content screen could not
+    look at (``card.screen``), is never approved automatically. Raises InputError, naming the
+    field,
     for thresholds outside 0 <= reject_below <= approve_at <= 1, a negative weight, or weights
     that give no positive weight to any score on the card (a misspelt policy must not pass).
     """
@@ -69,10 +74,17 @@ def decide(
     weak = [name for name in used if weights[name] > 0 and card.scores[name] < reject_below]
     if card.hard_fail:
         verdict, rule = REJECTED, HARD_FAIL
+    elif card.screen == "reject":
+        verdict, rule = REJECTED, CONTENT
     elif weak and overall >= reject_below:
         verdict, rule = REVIEW, WEAK_SCORE
     elif overall >= approve_at:
-        verdict, rule = APPROVED, ABOVE
+        if card.screen == "review":
+            verdict, rule = REVIEW, CONTENT
+        elif card.screen == "unavailable":
+            verdict, rule = REVIEW, UNSCREENED
+        else:
+            verdict, rule = APPROVED, ABOVE
     elif overall < reject_below:
         verdict, rule = REJECTED, BELOW
     else:
@@ -84,6 +96,9 @@ def decide(
         "reject_below": reject_below,
         "weak": weak if rule == WEAK_SCORE else [],
     }
+    if rule == CONTENT:
+        basis["content"] = sorted({r.code for r in card.reasons if r.code in CONTENT_CODES})
+        basis["action"] = card.screen
     return Decision(overall=overall, verdict=verdict, reasons=list(card.reasons), basis=basis)
 
 
@@ -103,6 +118,21 @@ def explain(basis: dict) -> str:
             f"Sent to review: {names} scored below {reject:.2f}. One weak score keeps an image "
             f"from automatic approval, however high the overall score ({overall:.2f})."
         )
+    if rule == CONTENT:
+        found = " and ".join(
+            _FOUND.get(code, reason_label(code).lower()) for code in basis.get("content", [])
+        )
+        if basis.get("action") == "reject":
+            return f"Rejected: the content screen found {found}, which this campaign rejects."
+        return (
+            f"Sent to review: the content screen found {found}, which this campaign sends to "
+            f"a person (overall score {overall:.2f})."
+        )
+    if rule == UNSCREENED:
+        return (
+            "Sent to review: content screening was unavailable, and an image nobody screened "
+            f"is never approved automatically (overall score {overall:.2f})."
+        )
     if rule == ABOVE:
         return f"Approved automatically: overall score {overall:.2f} is at least {approve:.2f}."
     if rule == BELOW:
@@ -113,6 +143,11 @@ def explain(basis: dict) -> str:
             f"and {approve:.2f} (approve)."
         )
     return ""
+
+
+CONTENT_CODES = ("nsfw", "person")
+# What the content screen found, in explain()'s sentence.
+_FOUND = {"nsfw": "nudity", "person": "a person"}
 
 
 def check_thresholds(*, approve_at: float, reject_below: float) -> None:

@@ -1,5 +1,5 @@
-"""Quality policies (a campaign's thresholds, weights and unwanted concepts) and style
-references."""
+"""Quality policies (a campaign's thresholds, weights, unwanted concepts and content rules)
+and style references."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from generation.models import Campaign
 from review.models import QualityPolicy, ReferenceImage
 from review.quality import check_thresholds
+from review.quality.content import check_content_rules, default_content_rules
 from studio.errors import InputError
 
 MAX_REFERENCE_BYTES = 20 * 2**20
@@ -35,8 +36,16 @@ def quality_policy_create(
         approve_at=approve_at, reject_below=reject_below
     )
     return QualityPolicy.objects.create(
-        campaign=campaign, approve_at=approve_at, reject_below=reject_below
+        campaign=campaign,
+        approve_at=approve_at,
+        reject_below=reject_below,
+        content_rules=_template_rules(campaign),
     )
+
+
+def _template_rules(campaign: Campaign) -> list[dict]:
+    """The content rules a campaign starts with, by its template (product photos: no people)."""
+    return default_content_rules(campaign.template_version.template.name)
 
 
 def quality_policy_ensure(*, campaign: Campaign) -> QualityPolicy:
@@ -47,6 +56,8 @@ def quality_policy_ensure(*, campaign: Campaign) -> QualityPolicy:
         defaults={
             "approve_at": settings.STUDIO_QUALITY_APPROVE_AT,
             "reject_below": settings.STUDIO_QUALITY_REJECT_BELOW,
+            # A callable: evaluated only when the policy is created.
+            "content_rules": lambda: _template_rules(campaign),
         },
     )
     return policy
@@ -58,20 +69,28 @@ def quality_policy_update(
     approve_at: float,
     reject_below: float,
     unwanted_concepts: list[str] | None = None,
+    content_rules: list[dict] | None = None,
 ) -> QualityPolicy:
-    """New thresholds (and optionally unwanted concepts) for a campaign; applies to images
-    scored from now on."""
+    """New thresholds (and optionally unwanted concepts and content rules) for a campaign;
+    applies to images scored from now on. Everything is validated before anything is
+    written; InputError names the field."""
     approve_at, reject_below = quality_thresholds_check(
         approve_at=approve_at, reject_below=reject_below
     )
-    policy.approve_at, policy.reject_below = approve_at, reject_below
-    fields = ["approve_at", "reject_below", "updated_at"]
+    rules = check_content_rules(content_rules) if content_rules is not None else None
+    concepts = None
     if unwanted_concepts is not None:
         concepts = [c.strip() for c in unwanted_concepts if c.strip()]
         if any(len(c) > 100 for c in concepts):
             raise InputError("unwanted_concepts", "each concept must be at most 100 characters")
+    policy.approve_at, policy.reject_below = approve_at, reject_below
+    fields = ["approve_at", "reject_below", "updated_at"]
+    if concepts is not None:
         policy.unwanted_concepts = list(dict.fromkeys(concepts))
         fields.append("unwanted_concepts")
+    if rules is not None:
+        policy.content_rules = rules
+        fields.append("content_rules")
     policy.save(update_fields=fields)
     return policy
 

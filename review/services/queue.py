@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from generation.models import Item
 from generation.services import item_regenerate, item_status_change
+from review.costs import review_labour_record
 from review.models import QualityPolicy, QualityResult, ReviewDecision, ReviewTask, Verdict
 from review.vocabulary import ReasonCode
 from studio import queues
@@ -139,6 +140,7 @@ def review_task_decide(
         reason_code = ""
     now = timezone.now()
     with transaction.atomic():
+        review_labour_record(task_id=task_id, user=user, token=token, now=now)  # the ledger
         updated = ReviewTask.objects.filter(
             pk=task_id,
             status=ReviewTask.Status.PENDING,

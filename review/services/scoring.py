@@ -58,8 +58,10 @@ def item_score(*, item_id) -> QualityResult | None:
 def items_score(*, item_ids) -> list[QualityResult]:
     """Score generated images and route each: approved → delivery, review → queue, rejected.
 
-    Heuristics always; CLIP text match and unwanted concepts for the whole batch at once when
-    a model is configured (else a recorded "skipped" note); style distance to the campaign's
+    Heuristics always; content screening always (NudeNet's bundled detector, judged by the
+    campaign's content rules; when it cannot run, no image is approved automatically); CLIP
+    text match and unwanted concepts for the whole batch at once when a model is configured
+    (else a recorded "skipped" note); style distance to the campaign's
     reference images; a near-duplicate check against the campaign's earlier results (the
     batch's own earlier images included). Idempotent: items already scored (or not in the
     scoring state) are left alone. An unreadable image does not stop the others; the error
@@ -67,6 +69,7 @@ def items_score(*, item_ids) -> list[QualityResult]:
     """
     from review.quality import load_image
     from review.quality.clip import clip_score_images
+    from review.quality.content import screen_images
 
     items = list(
         Item.objects.select_related("campaign__quality_policy")
@@ -90,9 +93,10 @@ def items_score(*, item_ids) -> list[QualityResult]:
             [*settings.STUDIO_CLIP_TAGS, *(policy.tag_vocabulary or [])] for policy in policies
         ],
     )
+    screens = screen_images([image for _, image in loaded])
     results = []
-    for (item, image), clip in zip(loaded, clips, strict=True):
-        result = _item_route(item=item, image=image, clip=clip)
+    for (item, image), clip, screen in zip(loaded, clips, screens, strict=True):
+        result = _item_route(item=item, image=image, clip=clip, screen=screen)
         if result is not None:
             results.append(result)
     if errors:
@@ -100,13 +104,14 @@ def items_score(*, item_ids) -> list[QualityResult]:
     return results
 
 
-def _item_route(*, item: Item, image, clip) -> QualityResult | None:
-    from review.quality import add_clip, decide, score_image
+def _item_route(*, item: Item, image, clip, screen) -> QualityResult | None:
+    from review.quality import add_clip, add_content, decide, score_image
     from review.quality.palette import dominant_colours
     from review.quality.similarity import phash_hex, style_score
 
     card = score_image(image)
     policy = quality_policy_ensure(campaign=item.campaign)
+    add_content(card, screen, policy.content_rules or [])
     notes = add_clip(card, clip)
 
     phash = phash_hex(image) if not card.hard_fail else ""
@@ -162,6 +167,9 @@ def _item_route(*, item: Item, image, clip) -> QualityResult | None:
             basis=decision.basis,
             palette=[] if card.hard_fail else dominant_colours(image),
             clip_tags=[{"tag": tag, "score": score} for tag, score in clip.tags],
+            detections=card.detections,
+            screen=card.screen,
+            subject_box=card.subject_box or [],
             phash=phash,
         )
         if decision.verdict == Verdict.REVIEW:

@@ -79,4 +79,5 @@ def test_search_filters_by_campaign_status_and_publication(asset):
     assert found("sneaker", published=False) == set()
     Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.WITHDRAWN)
     _indexed(asset)
-    assert found("sneaker", published=False, statuses=("approved",)) == mine
+    assert found("sneaker", published=False, statuses=("approved",)) == set()
+    assert found("sneaker", published=False, statuses=("approved",), withdrawn="include") == mine

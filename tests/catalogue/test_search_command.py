@@ -55,8 +55,15 @@ def test_json_is_one_object_with_the_count_results_and_facets(campaign):
         "score": pytest.approx(approved.quality.overall),
         "cost": float(entry.cost),
         "rights": "internal",
-        "tags": asset.tags,
+        "rights_until": None,
+        "rights_expired": False,
+        "asset_status": "published",
+        "tags": entry.tag_names,
+        "tag_sources": [
+            {"tag": t["tag"], "source": t["source"], "score": t.get("score")} for t in entry.tags
+        ],
     }
+    assert {"sneaker", "red", "mesh"} <= set(row["tags"])
     assert out["facets"]["status"] == {"approved": 1}
     assert out["facets"]["lora"] == {"style:2": 1}
     assert set(out["facets"]) == {
@@ -71,13 +78,18 @@ def test_json_is_one_object_with_the_count_results_and_facets(campaign):
     }
 
 
-def test_an_item_without_an_asset_has_a_null_asset_and_no_tags(campaign):
+def test_an_item_without_an_asset_has_a_null_asset_and_its_csv_tags(campaign):
     _index(campaign)
 
     out = run_json("sneaker", "--limit", "3")
 
     assert out["count"] > 3 and len(out["results"]) == 3
-    assert all(r["asset_id"] is None and r["tags"] == [] for r in out["results"])
+    assert all(r["asset_id"] is None for r in out["results"])
+    assert all({"sneaker", "footwear"} <= set(r["tags"]) for r in out["results"])
+    assert all(
+        {"tag": "footwear", "source": "csv", "score": None} in r["tag_sources"]
+        for r in out["results"]
+    )
     assert all(r["status"] == "queued" for r in out["results"])
 
 

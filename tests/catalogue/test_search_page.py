@@ -82,7 +82,9 @@ def test_several_statuses_may_be_asked_for_at_once(manager_client, indexed):
     assert "3 images" in text
 
 
-def test_a_published_card_links_to_its_asset_and_others_show_their_status(manager_client, indexed):
+def test_a_published_card_links_to_its_asset_and_others_show_their_status(
+    manager_client, admin_user, indexed
+):
     from catalogue.models import Asset
 
     asset = Asset.objects.get()
@@ -93,9 +95,15 @@ def test_a_published_card_links_to_its_asset_and_others_show_their_status(manage
     assert "Published" in text and "In review" in text and "Queued" in text
 
     Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.WITHDRAWN)
-    text = page(manager_client, status="approved")
-    assert "Withdrawn" in text
-    # A withdrawn image is shown from the item's own file, not the catalogue's thumbnail.
+    _index(indexed)
+    assert asset.title not in page(manager_client, status="approved")  # left out by default
+    text = page(manager_client, status="approved", withdrawn="include")
+    assert "Withdrawn" in text and asset.title in text
+    # Its files are for admins only: others see a placeholder, an admin the item's own file.
+    assert reverse("catalogue:media", args=[asset.item.image.name]) not in text
+    assert "Withdrawn: only admins see it" in text
+    manager_client.force_login(admin_user)
+    text = page(manager_client, status="approved", withdrawn="include")
     assert reverse("catalogue:media", args=[asset.item.image.name]) in text
 
 

@@ -110,3 +110,64 @@ def png_bytes(color=(200, 40, 40), size=(64, 64)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+class FakeBackend:
+    """Stands in for a generation backend (generation.backends.get_backend): every request
+    gets a small image that took ``seconds`` on ``device``; ``calls`` counts the batches."""
+
+    def __init__(self, seconds: float = 2.0, device: str = "cuda:0 Test GPU") -> None:
+        self.seconds, self.device, self.calls = seconds, device, 0
+
+    def generate(self, model, loras, requests, **options):
+        from PIL import Image
+
+        from generation.backends import GeneratedImage
+
+        self.calls += 1
+        return [
+            GeneratedImage(
+                image=Image.new("RGB", (r.width, r.height), (120, 80, 40)),
+                seed=r.seed,
+                duration_s=self.seconds,
+                device=self.device,
+                batch_size=len(requests),
+            )
+            for r in requests
+        ]
+
+
+@pytest.fixture
+def fake_backend(monkeypatch):
+    import generation.backends
+
+    backend = FakeBackend()
+    monkeypatch.setattr(generation.backends, "get_backend", lambda name: backend)
+    return backend
+
+
+@pytest.fixture
+def priced(settings, base_model):
+    """Images at a round price: no compute charge, a fee of 0.10 per image on the model, so
+    an image costs exactly 0.10 whether expected (configured rates) or recorded."""
+    from decimal import Decimal
+
+    from generation.models import BaseModelVersion
+
+    settings.STUDIO_GPU_HOURLY_RATE = Decimal(0)
+    settings.STUDIO_CPU_HOURLY_RATE = Decimal(0)
+    settings.STUDIO_BATCH_SIZE_DIFFUSERS = 4
+    BaseModelVersion.objects.filter(pk=base_model.pk).update(cost_per_image=Decimal("0.10"))
+    base_model.refresh_from_db()
+    return Decimal("0.10")
+
+
+def campaign_jobs(campaign) -> list[list[str]]:
+    """The campaign's queued items grouped by the generation job that carries them."""
+    from generation.models import Item
+
+    jobs: dict[str, list[str]] = {}
+    rows = campaign.items.filter(status=Item.Status.QUEUED).order_by("row_index", "variation")
+    for pk, job_id in rows.values_list("pk", "job_id"):
+        jobs.setdefault(job_id, []).append(str(pk))
+    return list(jobs.values())

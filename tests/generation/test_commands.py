@@ -45,6 +45,8 @@ def test_campaign_create_prints_the_id_and_item_count_as_json(template_version, 
         ({"--csv": "/nonexistent.csv"}, "csv: cannot read /nonexistent.csv"),
         ({"--csv": str(FIXTURES / "game_assets.csv")}, "column 'product_type' is missing"),
         ({"--variations": "0"}, "variations: must be between 1"),
+        ({"--budget-cap": "12.345"}, "budget_cap"),
+        ({"--budget-cap": "0.000001"}, "budget_cap"),
     ],
 )
 def test_campaign_create_exits_2_with_the_message_and_creates_nothing(
@@ -62,6 +64,29 @@ def test_campaign_create_exits_2_with_the_message_and_creates_nothing(
     assert error.value.returncode == 2
     assert message in str(error.value)
     assert Campaign.objects.count() == 0
+
+
+def test_campaign_create_over_its_cap_needs_over_budget(template_version, recipe, settings):
+    settings.STUDIO_ESTIMATE_SECONDS_PER_STEP = 3000  # each 64 px image: minutes of GPU time
+    args = [
+        "campaign_create",
+        "--name",
+        "Shoes",
+        "--template",
+        "product-photo",
+        "--csv",
+        str(FIXTURES / "products.csv"),
+        "--recipe",
+        "catalogue",
+        "--budget-cap",
+        "0.01",
+    ]
+    with pytest.raises(CommandError, match="budget") as error:
+        run(*args)
+    assert error.value.returncode == 2 and Campaign.objects.count() == 0
+
+    payload = json.loads(run(*args, "--over-budget", "--json"))
+    assert str(Campaign.objects.get(pk=payload["id"]).budget_cap) == "0.01"
 
 
 def test_campaign_status_prints_counts_by_status(campaign):

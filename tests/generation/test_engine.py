@@ -158,7 +158,7 @@ def test_the_worker_batches_items_sharing_recipe_and_size_and_records_cost_and_t
     template, recipes, settings
 ):
     settings.STUDIO_BATCH_SIZE_DIFFUSERS = 4
-    settings.STUDIO_GPU_HOURLY_RATE = Decimal("3.60")
+    settings.STUDIO_CPU_HOURLY_RATE = Decimal("3.60")  # the tiny model runs on the CPU here
     csv = b"color,thing\nred,shoe\nblue,bag\nteal,cap\n"
     campaign = submit(template, recipes["variation"], csv=csv, variations=2)
 
@@ -167,10 +167,17 @@ def test_the_worker_batches_items_sharing_recipe_and_size_and_records_cost_and_t
     assert all(i.status == Item.Status.SCORING for i in items)
     assert sorted(i.run["batch_size"] for i in items) == [2, 2, 4, 4, 4, 4]
     item = items[0]
-    assert item.cost_detail["basis"] == "gpu_seconds"
-    assert item.cost == (Decimal(str(item.duration_s)) * Decimal("3.60") / 3600).quantize(
-        Decimal("0.000001")
+    assert item.cost_detail["basis"] == "cpu_seconds"
+    (entry,) = item.cost_entries.all()
+    assert (entry.kind, entry.unit, entry.key) == (
+        "compute",
+        "cpu_second",
+        f"item:{item.pk}:attempt-1:generation",
     )
+    assert entry.amount == (
+        Decimal(str(round(item.duration_s, 6))) * Decimal("3.60") / 3600
+    ).quantize(Decimal("0.0000000001"))
+    assert item.cost == entry.amount
     assert item.duration_s > 0 and item.queued_s >= 0
     assert item.worker_host == socket.gethostname()
 

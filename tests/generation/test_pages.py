@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from generation.models import Campaign, Item
+from generation.services import cost_record
 from tests.conftest import route_items
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -260,7 +261,15 @@ def test_only_the_three_sample_csvs_can_be_downloaded(creative_client):
 
 
 def test_the_campaign_page_shows_the_setup_counts_and_cost(client, manager, campaign):
-    Item.objects.filter(campaign=campaign).update(cost="0.0125")
+    for item in campaign.items.all():
+        cost_record(
+            key=f"test:{item.pk}",
+            kind="api",
+            quantity=1,
+            unit="image",
+            rate="0.0125",
+            item_id=item.pk,
+        )
     client.force_login(manager)
 
     page = client.get(reverse("generation:campaign", args=[campaign.pk])).content.decode()
@@ -271,7 +280,7 @@ def test_the_campaign_page_shows_the_setup_counts_and_cost(client, manager, camp
     assert "base 42" in page
     assert "64×64 px" in page
     assert "approve ≥ 0.70, reject &lt; 0.40" in page
-    assert "$0.5000" in page  # 40 × 0.0125
+    assert "£0.5000" in page  # 40 × 0.0125, from the ledger
     assert "0/40" in page
     assert 'hx-trigger="every 3s"' in page
 

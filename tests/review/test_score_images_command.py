@@ -13,7 +13,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from review.quality import decide, default_policy, load_image, score_image
+from review.quality import add_content, decide, default_policy, load_image, score_image
+from review.quality.content import default_content_rules, screen_images
 
 MakeImage = Callable[[str], Image.Image]
 
@@ -46,16 +47,24 @@ def test_json_output_is_one_object_per_image_with_the_policy_verdict(
     assert err == ""
     assert [row["path"] for row in rows] == [str(good), str(blank)]
     assert [row["verdict"] for row in rows] == ["approved", "rejected"]
+    heuristics = {
+        "sharpness",
+        "exposure",
+        "contrast",
+        "blockiness",
+        "saturation",
+        "noise",
+        "banding",
+        "framing",
+    }
     for row in rows:
-        assert {"path", "scores", "verdict", "reasons", "overall"} <= set(row)
-        assert set(row["scores"]) == {
-            "sharpness",
-            "exposure",
-            "contrast",
-            "blockiness",
-            "saturation",
-        }
+        assert {"path", "scores", "verdict", "reasons", "overall", "detections"} <= set(row)
+        assert {"reason_codes"} <= set(row)
+    # A blank frame is rejected before anything looks for content in it.
+    assert set(rows[0]["scores"]) == heuristics | {"content"}
+    assert set(rows[1]["scores"]) == heuristics
     assert rows[1]["reasons"][0]["code"] == "blank"
+    assert rows[1]["reason_codes"] == ["blank"]
 
 
 def test_the_command_gives_exactly_what_score_image_and_decide_give(
@@ -66,6 +75,7 @@ def test_the_command_gives_exactly_what_score_image_and_decide_give(
     rows = [json.loads(line) for line in out.splitlines()]
     for row, path in zip(rows, good_and_blank, strict=True):
         card = score_image(load_image(path))
+        add_content(card, *screen_images([load_image(path)]), default_content_rules())
         decision = decide(card, **default_policy())
         assert row["verdict"] == decision.verdict
         assert row["overall"] == pytest.approx(decision.overall, abs=1e-4)
@@ -193,3 +203,71 @@ def test_with_clip_but_no_model_configured_it_notes_the_skip(
     assert "clip_match" not in row["scores"]
     assert row["notes"] == ["CLIP scoring skipped: no CLIP model configured (STUDIO_CLIP_MODEL)"]
     assert row["verdict"] == "approved"
+
+
+# Content screening on the command line
+
+
+@pytest.fixture
+def astronaut(tmp_path: Path) -> Path:
+    skimage = pytest.importorskip("skimage")
+    pytest.importorskip("onnxruntime")
+    path = tmp_path / "astronaut.png"
+    Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").save(path)
+    return path
+
+
+def test_it_prints_the_detections_and_reason_codes_under_a_templates_rules(astronaut: Path):
+    (product,) = [
+        json.loads(line)
+        for line in _run(str(astronaut), "--json", "--template", "product-photo")[0].splitlines()
+    ]
+    (game,) = [
+        json.loads(line)
+        for line in _run(str(astronaut), "--json", "--template", "game-assets")[0].splitlines()
+    ]
+
+    assert product["verdict"] == "review" and product["reason_codes"] == ["person"]
+    assert product["basis"]["rule"] == "content"
+    ((face),) = product["detections"]
+    assert set(face) == {"class", "score", "box"}
+    assert face["class"] == "FACE_FEMALE" and 0.65 < face["score"] < 0.8 and len(face["box"]) == 4
+    assert game["verdict"] == "approved" and game["reason_codes"] == []
+    assert game["detections"] == product["detections"]
+
+
+def test_the_readable_line_names_what_the_detector_found(astronaut: Path):
+    out, _ = _run(str(astronaut), "--template", "product-photo")
+
+    assert out.startswith(f"{astronaut}: review (")
+    assert "It shows a person" in out and "[detected: FACE_FEMALE 0.72]" in out
+
+
+def test_it_judges_with_a_campaigns_policy(astronaut: Path, campaign):
+    before = json.loads(_run(str(astronaut), "--json", "--campaign", str(campaign.pk))[0])
+    policy = campaign.quality_policy
+    policy.content_rules = [r for r in policy.content_rules if r["code"] != "person"]
+    policy.save()
+    after = json.loads(_run(str(astronaut), "--json", "--campaign", str(campaign.pk))[0])
+
+    assert before["verdict"] == "review" and before["reason_codes"] == ["person"]
+    assert after["verdict"] == "approved"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["not-a-uuid", "00000000-0000-0000-0000-000000000001"])
+def test_an_unknown_campaign_exits_2(good_and_blank: tuple[Path, Path], value: str):
+    good, _ = good_and_blank
+
+    with pytest.raises(CommandError) as raised:
+        _run(str(good), "--campaign", value)
+
+    assert raised.value.returncode == 2
+    assert f"--campaign: no campaign {value!r}" in str(raised.value)
+
+
+def test_a_template_and_a_campaign_together_are_refused(good_and_blank: tuple[Path, Path]):
+    good, _ = good_and_blank
+
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        _run(str(good), "--template", "product-photo", "--campaign", "x")

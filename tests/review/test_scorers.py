@@ -215,7 +215,16 @@ def test_a_fine_stripe_pattern_is_not_mistaken_for_noise() -> None:
 def test_every_score_is_between_zero_and_one(image: MakeImage, name: str) -> None:
     card = score_image(image(name))
 
-    assert set(card.scores) == {"sharpness", "exposure", "contrast", "blockiness", "saturation"}
+    assert set(card.scores) == {
+        "sharpness",
+        "exposure",
+        "contrast",
+        "blockiness",
+        "saturation",
+        "noise",
+        "banding",
+        "framing",
+    }
     assert all(0.0 <= value <= 1.0 for value in card.scores.values())
     assert all(np.isfinite(value) for value in card.measures.values())
 

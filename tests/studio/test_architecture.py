@@ -28,6 +28,14 @@ STUDIO_WIRING = {
     "studio.management.commands.up",
     "studio.management.commands.campaign_create",
     "studio.management.commands.items_reconcile",
+    "studio.api",
+    "studio.api.core",
+    "studio.api.campaigns",
+    "studio.api.items",
+    "studio.api.registry",
+    "studio.api.review",
+    "studio.api.catalogue",
+    "studio.api.webhooks",
 }
 
 

@@ -20,6 +20,8 @@ ROLE_PAGES = [
     "review:grid",
     "review:stats",
     "catalogue:search",
+    "api_access",
+    "generation:budgets",
 ]
 # The Django admin and the queue dashboard check is_staff, which the admin role grants.
 STAFF_PAGES = ["admin:index", "django_rq:home"]
@@ -45,7 +47,7 @@ def _nav_hrefs(html: str) -> set[str]:
     [
         ("creative", {"generation:campaign_create"}),
         ("reviewer", {"review:queue", "review:grid", "review:stats"}),
-        ("manager", {"review:stats"}),
+        ("manager", {"review:stats", "generation:budgets"}),
         (
             "admin_user",
             {
@@ -53,6 +55,7 @@ def _nav_hrefs(html: str) -> set[str]:
                 "review:queue",
                 "review:grid",
                 "review:stats",
+                "generation:budgets",
                 "admin:index",
                 "django_rq:home",
             },
@@ -64,6 +67,7 @@ def _nav_hrefs(html: str) -> set[str]:
                 "review:queue",
                 "review:grid",
                 "review:stats",
+                "generation:budgets",
                 "admin:index",
                 "django_rq:home",
             },
@@ -75,7 +79,7 @@ def test_the_navigation_shows_each_role_the_pages_it_may_open(request, client, p
 
     hrefs = _nav_hrefs(client.get(reverse("generation:dashboard")).content.decode())
 
-    everyone = {"generation:dashboard", "catalogue:search"}
+    everyone = {"generation:dashboard", "catalogue:search", "api_access"}
     assert {name for name in NAV_PAGES if reverse(name) in hrefs} == everyone | expected
 
 

@@ -247,6 +247,11 @@ def test_settings_refuse_a_non_postgres_database_url() -> None:
         ("STUDIO_MAX_CSV_ROWS", "0"),
         ("STUDIO_BATCH_SIZE", "four"),
         ("STUDIO_GPU_HOURLY_RATE", "cheap"),
+        ("STUDIO_SELFHOST_GPU_PRICE", "-5"),
+        ("STUDIO_SELFHOST_AMORTISATION_MONTHS", "0"),
+        ("STUDIO_SELFHOST_SECONDS_PER_IMAGE", "0"),
+        ("STUDIO_API_IMAGE_PRICES", "sdxl-base:0.04"),
+        ("STUDIO_API_IMAGE_PRICES", "sd15=free"),
     ],
 )
 def test_settings_name_the_variable_with_a_bad_value(name: str, value: str) -> None:

@@ -18,6 +18,8 @@ OPTIONS = {
     "lora": "--lora",
     "purpose": "--purpose",
     "rights": "--rights",
+    "rights_expiring": "--rights-expiring",
+    "withdrawn": "--withdrawn",
     "since": "--since",
     "until": "--until",
     "month": "--month",
@@ -29,7 +31,8 @@ OPTIONS = {
 class Command(BaseCommand):
     help = (
         "Search every image the campaigns made (websearch syntax: quotes, OR, -word), "
-        "narrowed by status, reason, campaign, model, LoRA, purpose, rights and dates."
+        "narrowed by status, reason, campaign, model, LoRA, purpose, rights, rights expiry "
+        "and dates. Images whose asset was withdrawn are left out unless asked for."
     )
 
     def add_arguments(self, parser):
@@ -41,6 +44,16 @@ class Command(BaseCommand):
         parser.add_argument("--lora", help="LoRA NAME or NAME:VERSION.")
         parser.add_argument("--purpose", help="hero, variation or thumbnail.")
         parser.add_argument("--rights", help="internal, campaign, unrestricted or custom.")
+        parser.add_argument(
+            "--rights-expiring",
+            dest="rights_expiring",
+            metavar="DAYS",
+            help="Rights that end within DAYS days from today (e.g. 30).",
+        )
+        parser.add_argument(
+            "--withdrawn",
+            help="Withdrawn images are left out: include them, or only them (include|only).",
+        )
         parser.add_argument("--since", help="Generated on or after YYYY-MM-DD.")
         parser.add_argument("--until", help="Generated on or before YYYY-MM-DD.")
         parser.add_argument("--month", help="Generated in YYYY-MM.")
@@ -79,6 +92,10 @@ class Command(BaseCommand):
             return
         for row in rows:
             reasons = f"  ({', '.join(row['reasons'])})" if row["reasons"] else ""
+            if row["rights_expired"]:
+                reasons += f"  rights expired {row['rights_until']}"
+            if row["asset_status"] == "withdrawn":
+                reasons += "  withdrawn"
             score = f"{row['score']:.2f}" if row["score"] is not None else "-"
             self.stdout.write(
                 f"{row['item_id']}  {row['status']:<9}  {score}  {row['title']}  "
@@ -106,5 +123,13 @@ def _row(entry) -> dict:
         "score": entry.score,
         "cost": float(entry.cost),
         "rights": entry.rights or None,
-        "tags": list(asset.tags) if asset is not None else [],
+        "rights_until": entry.rights_until.isoformat() if entry.rights_until else None,
+        "rights_expired": entry.rights_expired(),
+        "asset_status": entry.asset_status or None,
+        # Every image's tags (CSV fields, colours, quality, CLIP, people's edits), with where
+        # each came from in "tag_sources".
+        "tags": list(entry.tag_names),
+        "tag_sources": [
+            {"tag": t["tag"], "source": t["source"], "score": t.get("score")} for t in entry.tags
+        ],
     }

@@ -26,6 +26,12 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, help="Base seed (default: random, recorded).")
         parser.add_argument("--approve-at", type=float)
         parser.add_argument("--reject-below", type=float)
+        parser.add_argument("--budget-cap", help="The most this campaign may spend, e.g. 250.00.")
+        parser.add_argument(
+            "--over-budget",
+            action="store_true",
+            help="Create it even if the estimate is over its cap or the month's budget.",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args, **opts):
@@ -59,6 +65,8 @@ class Command(BaseCommand):
                 base_seed=opts["seed"],
                 approve_at=opts["approve_at"],
                 reject_below=opts["reject_below"],
+                budget_cap=opts["budget_cap"],
+                budget_confirmed=opts["over_budget"],
             )
         except InputError as exc:
             fail("\n".join(exc.messages()))
