@@ -232,7 +232,8 @@ MAX_TAG = 100
 
 
 def automatic_tags(item: Item) -> list[dict]:
-    """Tags with their source: the CSV row's describing values ("csv"), the image's dominant
+    """Tags with their source: the CSV row's describing values ("csv"), its variation-matrix
+    cell ("matrix": LoRA weights, recipe, guidance, steps), the image's dominant
     colours ("colour", with the share of the frame), CLIP's zero-shot tags when it is
     configured ("clip", with the probability) and what the scorers measured about its look
     ("quality")."""
@@ -248,6 +249,16 @@ def automatic_tags(item: Item) -> list[dict]:
             add(value, "csv")
     if item.purpose:
         add(item.purpose, "csv")
+    # Its cell of the campaign's variation matrix (the seed number alone is not a tag).
+    axes = item.axes or {}
+    for name, weight in (axes.get("lora") or {}).items():
+        add(f"{name} {weight:g}", "matrix")
+    if axes.get("lora_set"):
+        add(axes["lora_set"], "matrix")
+    for axis in ("recipe", "guidance", "steps"):
+        if axes.get(axis) is not None:
+            value = axes[axis]
+            add(f"{axis} {value:g}" if isinstance(value, float) else f"{axis} {value}", "matrix")
     quality = getattr(item, "quality", None)
     if quality is not None:
         for colour in quality.palette or []:

@@ -13,6 +13,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
+from generation.matrix import lora_matrix_parse
 from generation.models import Priority, PromptTemplateVersion, Purpose, Recipe, SeedPolicy
 from generation.prompts import ENCODINGS, ParsedCsv, decode_csv
 from generation.services.budgets import budget_amount_check, month_parse
@@ -37,6 +38,12 @@ _ERROR_FIELDS = {
     "csv_encoding": "csv_encoding",
     "budget_cap": "budget_cap",
     "budget": "budget_confirm",
+    "seeds": "variations",
+    "lora_matrix": "lora_matrix",
+    "matrix_recipes": "matrix_recipes",
+    "guidance": "guidance",
+    "steps": "steps",
+    "matrix": "matrix_mode",
 }
 
 # An upload is kept between posts of the form (a failed Create must not make the user attach
@@ -177,6 +184,37 @@ class CampaignForm(forms.Form):
         help_text="Another channel size, WIDTHxHEIGHT, e.g. 1200x628.",
     )
     priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.NORMAL, required=False)
+    # The variation matrix (generation.matrix); ``variations`` is its seeds axis.
+    lora_matrix = forms.CharField(
+        required=False,
+        label="LoRA weight matrix",
+        max_length=4000,
+        widget=forms.TextInput(attrs={"placeholder": "style-a=0.4,0.8;style-b=0,0.5"}),
+        help_text="Every combination of each LoRA's weights (NAME or NAME:VERSION; 0 leaves "
+        'it out), or JSON named sets: [{"name": "soft", "weights": {"style-a": 0.4}}].',
+    )
+    matrix_recipes = forms.ModelMultipleChoiceField(
+        queryset=Recipe.objects.none(),
+        required=False,
+        label="Compare recipes",
+        help_text="The same rows and seeds under each recipe (an A/B test: two versions). "
+        "Replaces the recipe above.",
+    )
+    guidance = forms.CharField(
+        required=False, max_length=200, label="Guidance scales", help_text="e.g. 5, 7.5"
+    )
+    steps = forms.CharField(
+        required=False, max_length=200, label="Step counts", help_text="e.g. 20, 30"
+    )
+    matrix_mode = forms.ChoiceField(
+        choices=[
+            ("product", "Product: every combination"),
+            ("zip", "Zip: pair the axes' values up"),
+        ],
+        initial="product",
+        required=False,
+        label="Combine",
+    )
     approve_at = forms.FloatField(
         required=False, min_value=0, max_value=1, label="Approve at (score ≥)"
     )
@@ -214,6 +252,10 @@ class CampaignForm(forms.Form):
         )
         for purpose in Purpose.values:
             self.fields[f"{purpose}_recipe"].queryset = self.fields["recipe"].queryset
+        self.matrix: dict = {}
+        self.fields["matrix_recipes"].queryset = Recipe.objects.select_related(
+            "base_model"
+        ).order_by("name", "version")
         for name in ("template", "recipe"):
             field = self.fields[name]
             only = list(field.queryset[:2])
@@ -224,7 +266,8 @@ class CampaignForm(forms.Form):
             min_value=1,
             max_value=maximum,
             initial=1,
-            help_text=f"Images per CSV row (1–{maximum}).",
+            label="Variations (seeds per row)",
+            help_text=f"Images per CSV row and matrix cell, one seed each (1–{maximum}).",
         )
         approve, reject = settings.STUDIO_QUALITY_APPROVE_AT, settings.STUDIO_QUALITY_REJECT_BELOW
         self.fields["approve_at"].widget.attrs.update(placeholder=f"{approve}", step="0.01")
@@ -276,6 +319,16 @@ class CampaignForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
+        self.matrix = {"mode": data.get("matrix_mode") or "product"}
+        try:
+            self.matrix |= lora_matrix_parse(data.get("lora_matrix") or "")
+        except InputError as exc:
+            self.add_input_error(exc)
+        if data.get("matrix_recipes"):
+            self.matrix["recipes"] = [f"{r.name}:{r.version}" for r in data["matrix_recipes"]]
+        for axis in ("guidance", "steps"):
+            if (data.get(axis) or "").strip():
+                self.matrix[axis] = data[axis]
         encoding = data.get("csv_encoding") or "auto"
         if not self.csv_upload or encoding == "auto":
             self.csv_bytes = self.csv_upload  # the services detect the encoding themselves
@@ -328,6 +381,7 @@ class CampaignForm(forms.Form):
             "recipe": self.cleaned_data["recipe"],
             "csv_bytes": self.csv_bytes,
             "variations": self.cleaned_data["variations"],
+            "matrix": self.matrix,
             "recipes": {
                 purpose: self.cleaned_data[f"{purpose}_recipe"]
                 for purpose in Purpose.values
@@ -417,3 +471,23 @@ class MonthBudgetForm(forms.Form):
             return budget_amount_check(self.cleaned_data["amount"], field="amount")
         except InputError as exc:
             raise forms.ValidationError(exc.errors[0].message) from None
+
+
+class TrialForm(forms.Form):
+    """An A/B trial: two recipes (e.g. two versions of one) on a sample of a campaign's rows,
+    the same rows and seeds under each (a campaign with a recipe axis)."""
+
+    recipe_a = RecipeChoiceField(queryset=Recipe.objects.none(), label="Recipe A")
+    recipe_b = RecipeChoiceField(queryset=Recipe.objects.none(), label="Recipe B")
+    rows = forms.IntegerField(min_value=1, initial=10, label="Rows", help_text="A sample of rows.")
+    seeds = forms.IntegerField(min_value=1, initial=1, label="Seeds per row")
+
+    def __init__(self, *args, campaign=None, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        recipes = Recipe.objects.select_related("base_model").order_by("name", "version")
+        self.fields["recipe_a"].queryset = self.fields["recipe_b"].queryset = recipes
+        if campaign is not None:
+            self.fields["recipe_a"].initial = campaign.recipe_id
+            self.fields["rows"].widget.attrs["max"] = max(1, len(campaign.csv_rows or []))
+            self.fields["rows"].initial = min(10, len(campaign.csv_rows or []) or 1)

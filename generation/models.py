@@ -234,6 +234,9 @@ class Campaign(models.Model):
     budget_cap = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     pause_reason = models.CharField(max_length=10, choices=PauseReason.choices, blank=True)
     pause_note = models.CharField(max_length=300, blank=True, help_text="Why, in words.")
+    # The variation matrix (generation.matrix): its axes as given, normalised; {} for a
+    # campaign that varies only the seed.
+    matrix = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -312,6 +315,12 @@ class Item(models.Model):
     )
     base_model = models.ForeignKey(BaseModelVersion, on_delete=models.PROTECT)
     loras = models.JSONField(default=list, help_text="Pinned LoRA versions with weights.")
+    axes = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Its cell of the campaign's variation matrix, e.g. {'seed': 3, 'lora': "
+        "{'style-a': 0.4}, 'recipe': 'x v2', 'guidance': 7.5}.",
+    )
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
@@ -387,6 +396,7 @@ class Item(models.Model):
                 "backend": self.base_model.backend,
             },
             "loras": self.loras,
+            "axes": self.axes,
             "row": self.row_data,
         }
 

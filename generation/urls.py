@@ -11,6 +11,7 @@ urlpatterns = [
     path("campaigns/<uuid:pk>/", views.campaign_detail, name="campaign"),
     path("campaigns/<uuid:pk>/priority/", views.campaign_priority, name="campaign_priority"),
     path("campaigns/<uuid:pk>/budget/", views.campaign_budget, name="campaign_budget"),
+    path("campaigns/<uuid:pk>/promote/", views.campaign_promote, name="campaign_promote"),
     path("budgets/", views.budgets, name="budgets"),
     path("campaigns/<uuid:pk>/<slug:action>/", views.campaign_action, name="campaign_action"),
 ]

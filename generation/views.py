@@ -4,9 +4,11 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from generation.forms import CampaignBudgetForm, MonthBudgetForm, PriorityForm
+from generation.forms import CampaignBudgetForm, MonthBudgetForm, PriorityForm, TrialForm
+from generation.grids import GRID_LABELS, grid_axes, matrix_grid, recipe_comparison
 from generation.models import Campaign, MonthlyBudget
 from generation.selectors import (
     campaign_cost,
@@ -25,6 +27,7 @@ from generation.services import (
     month_budget_set,
     month_of,
     month_spend,
+    recipe_activate,
 )
 from generation.services.budgets import campaign_to_finish
 from generation.services.control import ACTIONS
@@ -76,8 +79,16 @@ def campaign_detail(request: HttpRequest, pk) -> HttpResponse:
         items = campaign_items(campaign=campaign)
     page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
     progress = campaign_progress(campaign=campaign)
+    grid, grid_error = _grid(request, campaign)
+    filter_error = filter_error or grid_error
     context = {
         "campaign": campaign,
+        "grid": grid,
+        "grid_axes": [(axis, GRID_LABELS[axis]) for axis in grid_axes(campaign)],
+        "comparison": recipe_comparison(campaign=campaign)
+        if grid and grid.axis == "recipe"
+        else None,
+        "trial_form": TrialForm(campaign=campaign),
         "policy": getattr(campaign, "quality_policy", None),
         "progress": progress,
         "cost": campaign_cost(campaign=campaign),
@@ -96,6 +107,25 @@ def campaign_detail(request: HttpRequest, pk) -> HttpResponse:
     if request.htmx:
         template += "#live"
     return render(request, template, context, status=400 if filter_error else 200)
+
+
+def _grid(request: HttpRequest, campaign: Campaign):
+    """The rows × one axis grid ``?grid=lora`` asks for (``&seed=N``, ``&grid_page=N``)."""
+    axis = request.GET.get("grid", "")
+    if not axis:
+        return None, ""
+
+    def number(name: str) -> int:
+        value = request.GET.get(name, "")
+        return int(value) if value.isdigit() else 0
+
+    try:
+        grid = matrix_grid(
+            campaign=campaign, axis=axis, seed=number("seed"), page=number("grid_page") or 1
+        )
+    except InputError as exc:
+        return None, str(exc)
+    return grid, ""
 
 
 def _available_actions(campaign: Campaign, progress) -> list[tuple[str, str]]:
@@ -135,6 +165,22 @@ def campaign_action(request: HttpRequest, pk, action: str) -> HttpResponse:
     except InputError as exc:
         messages.error(request, str(exc))
     return redirect("generation:campaign", pk=campaign.pk)
+
+
+@require_POST
+@role_required(CREATIVE, MANAGER, ADMIN)
+def campaign_promote(request: HttpRequest, pk) -> HttpResponse:
+    """Make the chosen recipe of a recipe comparison the active version of its name."""
+    campaign = _get_campaign_for_user(request, pk)
+    comparison = recipe_comparison(campaign=campaign)
+    chosen = request.POST.get("recipe", "")
+    recipes = {str(r.recipe.pk): r.recipe for r in comparison.results} if comparison else {}
+    if chosen not in recipes:
+        messages.error(request, "recipe: choose one of the recipes this campaign compares")
+    else:
+        recipe = recipe_activate(version=recipes[chosen], user=request.user)
+        messages.success(request, f"{recipe} is now the active version of {recipe.name}.")
+    return redirect(reverse("generation:campaign", args=[campaign.pk]) + "?grid=recipe")
 
 
 @require_POST

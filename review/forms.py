@@ -118,6 +118,7 @@ class PolicyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One per line: an image that matches one better than its prompt is flagged.",
     )
+    reroute = forms.BooleanField(required=False, label="Re-decide the images waiting in review")
 
     def __init__(self, *args, current_rules: list[dict] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -254,6 +254,8 @@ class ReviewDecision(models.Model):
         DECIDE = "decide", "Decision"
         UNDO = "undo", "Undo"
         SEND_BACK = "send_back", "Sent back for a new seed"
+        # The policy was recalibrated and the image, still waiting, was re-decided under it.
+        REROUTE = "reroute", "Re-routed by a recalibration"
 
     task = models.ForeignKey(ReviewTask, on_delete=models.CASCADE, related_name="decisions")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)

@@ -39,6 +39,7 @@ from review.services import (
     review_task_release,
     review_tasks_claim_grid,
     review_tasks_decide,
+    review_tasks_reroute,
 )
 from studio.errors import InputError
 from studio.roles import ADMIN, CREATIVE, MANAGER, REVIEWER, role_required
@@ -268,7 +269,23 @@ def calibrate(request: HttpRequest, pk) -> HttpResponse:
                     named = problem.message if field else f"{problem.field}: {problem.message}"
                     form.add_error(field, named)
             else:
-                messages.success(request, "Policy saved; it applies to images scored from now on.")
+                if form.cleaned_data.get("reroute"):
+                    moved = review_tasks_reroute(campaign=campaign, user=request.user)
+                    messages.success(
+                        request,
+                        f"Policy saved. Of the images waiting in review, {moved['approved']} "
+                        f"were approved and {moved['rejected']} rejected under it; "
+                        f"{moved['still_in_review']} still need a reviewer"
+                        + (
+                            f", and {moved['claimed']} open with a reviewer were left to them."
+                            if moved["claimed"]
+                            else "."
+                        ),
+                    )
+                else:
+                    messages.success(
+                        request, "Policy saved; it applies to images scored from now on."
+                    )
                 return HttpResponseRedirect(reverse("review:calibrate", args=[campaign.pk]))
     elif "approve_at" in request.GET:
         form = PolicyForm(request.GET, current_rules=rules)
@@ -284,6 +301,9 @@ def calibrate(request: HttpRequest, pk) -> HttpResponse:
     context = {
         "campaign": campaign,
         "policy": policy,
+        "waiting": ReviewTask.objects.filter(
+            campaign=campaign, status=ReviewTask.Status.PENDING
+        ).count(),
         "form": form,
         "proposed": {"approve_at": proposed[0], "reject_below": proposed[1]},
         "data": calibration(

@@ -171,7 +171,11 @@ RQ_SHOW_ADMIN_LINK = True
 
 # --- Generation ---------------------------------------------------------------------------
 STUDIO_MAX_CSV_ROWS = env_int("STUDIO_MAX_CSV_ROWS", 5000, minimum=1)
-STUDIO_MAX_VARIATIONS = env_int("STUDIO_MAX_VARIATIONS", 16, minimum=1)
+STUDIO_MAX_VARIATIONS = env_int("STUDIO_MAX_VARIATIONS", 100, minimum=1)
+# Variation matrices (generation.matrix): images one CSV row may make (matrix cells × output
+# sizes) and images one campaign may make in all.
+STUDIO_MAX_MATRIX_ITEMS_PER_ROW = env_int("STUDIO_MAX_MATRIX_ITEMS_PER_ROW", 1000, minimum=1)
+STUDIO_MAX_CAMPAIGN_ITEMS = env_int("STUDIO_MAX_CAMPAIGN_ITEMS", 100000, minimum=1)
 STUDIO_BATCH_SIZE = env_int("STUDIO_BATCH_SIZE", 4, minimum=1)
 STUDIO_ITEM_LEASE_SECONDS = env_int("STUDIO_ITEM_LEASE_SECONDS", 3600, minimum=10)
 STUDIO_MAX_ATTEMPTS = env_int("STUDIO_MAX_ATTEMPTS", 3, minimum=1)

@@ -14,6 +14,7 @@ generation_patterns = [
     path("campaigns/new/", views.campaign_create, name="campaign_create"),
     path("campaigns/new/preview/", views.campaign_preview, name="campaign_preview"),
     path("campaigns/samples/<str:name>", views.sample_csv, name="sample_csv"),
+    path("campaigns/<uuid:pk>/trial/", views.campaign_trial, name="campaign_trial"),
     *generation_urls.urlpatterns,
 ]
 

@@ -7,19 +7,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from generation.forms import CampaignForm
+from generation.forms import CampaignForm, TrialForm
+from generation.models import Campaign
 from generation.services import campaign_estimate, campaign_plan
 from studio.errors import InputError
-from studio.launch import campaign_launch
-from studio.roles import ADMIN, CREATIVE, role_required
+from studio.launch import campaign_launch, trial_launch
+from studio.roles import ADMIN, CREATIVE, MANAGER, role_required
 
 DEMO_DATA = Path(__file__).resolve().parent.parent / "generation" / "demo_data"
 SAMPLE_CSVS = ("products.csv", "game_assets.csv", "social_posts.csv")
 PREVIEW_PROMPTS = 5
+PREVIEW_IMAGES = 8  # the first images with their matrix cell and parameters
 
 
 @require_http_methods(["GET", "POST"])
@@ -71,6 +75,7 @@ def campaign_preview(request: HttpRequest) -> HttpResponse:
         "estimate": estimate,
         "reading": form.reading(plan.parsed) if plan else "",
         "prompts": plan.prompts(limit=PREVIEW_PROMPTS) if plan else [],
+        "sample": plan.sample(limit=PREVIEW_IMAGES) if plan else [],
     }
     return render(request, template, context)
 
@@ -86,3 +91,31 @@ def sample_csv(request: HttpRequest, name: str) -> FileResponse:
         filename=name,
         content_type="text/csv; charset=utf-8",
     )
+
+
+@require_POST
+@role_required(CREATIVE, MANAGER, ADMIN)
+def campaign_trial(request: HttpRequest, pk) -> HttpResponse:
+    """Start an A/B trial of two recipes on a sample of this campaign's rows; it opens on the
+    side-by-side grid by recipe."""
+    campaign = get_object_or_404(Campaign.objects.select_related("quality_policy"), pk=pk)
+    form = TrialForm(request.POST, campaign=campaign)
+    if not form.is_valid():
+        messages.error(
+            request, "; ".join(f"{field}: {' '.join(e)}" for field, e in form.errors.items())
+        )
+        return redirect("generation:campaign", pk=campaign.pk)
+    data = form.cleaned_data
+    try:
+        trial = trial_launch(
+            campaign=campaign,
+            recipes=[data["recipe_a"], data["recipe_b"]],
+            rows=data["rows"],
+            seeds=data["seeds"],
+            user=request.user,
+        )
+    except InputError as exc:
+        messages.error(request, str(exc))
+        return redirect("generation:campaign", pk=campaign.pk)
+    messages.success(request, f"A/B trial started: {trial.items.count()} images.")
+    return redirect(reverse("generation:campaign", args=[trial.pk]) + "?grid=recipe")

@@ -147,6 +147,7 @@ def report_overview(*, month: date | None = None) -> dict:
         "outcome": outcome,
         "review_hours": _review_hours(costs),
         "trend": report_trend(until=month),
+        "roi_by_month": report_roi_by_month(until=month),
         "has_data": bool(outcome["images"] or spend),
     }
 
@@ -284,9 +285,9 @@ def report_roi_by_month(*, until: date, months: int = TREND_MONTHS) -> list[dict
     """ROI per month over every campaign with a value set: approved images × their campaign's
     value per image, against the month's spend on those campaigns."""
     rows = []
+    valued = dict(CampaignValue.objects.values_list("campaign_id", "value_per_image"))
     for trend in report_trend(until=until, months=months):
         period = Period(month=trend["month"])
-        valued = dict(CampaignValue.objects.values_list("campaign_id", "value_per_image"))
         approved = dict(
             _entries(period)
             .filter(status=Item.Status.APPROVED, campaign_id__in=list(valued))

@@ -81,7 +81,17 @@ def overview_tables(data: dict) -> list[Table]:
             ],
         },
     )
-    return [summary, by_month]
+    roi = data["roi_by_month"]
+    by_roi = Table(
+        "roi",
+        "ROI by month (campaigns with a value per image)",
+        ["Month", "Value of approved images", "Cost", "ROI"],
+        [[f"{r['month']:%Y-%m}", money(r["value"]), money(r["cost"]), pct(r["roi"])] for r in roi]
+        if any(r["value"] or r["cost"] for r in roi)
+        else [],
+        empty="Set the value of an approved image on the Campaigns report to see ROI.",
+    )
+    return [summary, by_month, by_roi]
 
 
 def campaign_tables(rows: list[dict]) -> list[Table]:

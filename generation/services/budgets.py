@@ -36,6 +36,7 @@ from generation.models import (
 )
 from generation.services.ledger import month_of
 from generation.services.status import campaign_transition
+from studio import webhooks
 from studio.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -349,6 +350,20 @@ def _alerts(spend: Spend, *, campaign: Campaign | None = None, month: date | Non
         except IntegrityError:
             continue  # told already, for this cap
         transaction.on_commit(lambda pk=alert.pk: budget_alert_send(alert_id=pk))
+        webhooks.event_emit(
+            "budget.threshold",
+            {
+                "budget": {
+                    "scope": "campaign" if campaign is not None else "month",
+                    "campaign": str(campaign.pk) if campaign is not None else None,
+                    "month": f"{month:%Y-%m}" if month is not None else None,
+                    "threshold": threshold,
+                    "cap": str(spend.cap),
+                    "spent": str(exact(spend.total)),
+                    "currency": settings.STUDIO_CURRENCY,
+                }
+            },
+        )
 
 
 def alert_recipients() -> list[str]:
@@ -569,14 +584,9 @@ def campaign_estimate(*, plan, cap=None) -> Estimate:
     """The expected cost and time of a campaign plan (generation.services.campaign_plan), per
     recipe: images × expected cost per image, and images at the recent throughput; with the
     campaign's cap and what is left of this month's budget."""
-    counts: dict[int, tuple[Recipe, int, tuple[int, int]]] = {}
-    for purpose, outputs in zip(plan.row_purposes, plan.row_outputs, strict=True):
-        recipe = plan.recipes[purpose]
-        known = counts.get(recipe.pk)
-        images = len(outputs) * plan.variations + (known[1] if known else 0)
-        counts[recipe.pk] = (recipe, images, known[2] if known else outputs[0].size)
     estimate = Estimate(cap=None if cap in (None, "") else Decimal(str(cap)))
-    for recipe, images, size in counts.values():
+    # Every cell of its variation matrix, per recipe (a recipe axis splits the images).
+    for recipe, images, size in plan.recipe_images():
         expected = expected_cost(recipe=recipe, width=size[0], height=size[1])
         seconds, basis = _speed(recipe, expected)
         estimate.lines.append(

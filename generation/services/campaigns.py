@@ -11,6 +11,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from generation.batching import derive_seed
+from generation.matrix import (
+    Matrix,
+    axis_value,
+    cell_loras,
+    cell_params,
+    matrix_check,
+    matrix_parse,
+)
 from generation.models import (
     Backend,
     Campaign,
@@ -64,10 +72,79 @@ class CampaignPlan:
     # The campaign's channels, then those only rows' platforms name, in order of first use.
     channels: list[str] = field(default_factory=list)
     row_outputs: list[list[Output]] = field(default_factory=list)  # per row, in order
+    matrix: Matrix = field(default_factory=Matrix)
+    # A recipe axis: recipe pk -> that recipe's outputs per row (sizes differ by model).
+    axis_row_outputs: dict[int, list[list[Output]]] = field(default_factory=dict)
+
+    @property
+    def cells_per_row(self) -> int:
+        return self.matrix.cell_count
 
     @property
     def item_count(self) -> int:
-        return sum(len(outputs) for outputs in self.row_outputs) * self.variations
+        return sum(len(outputs) for outputs in self.row_outputs) * self.matrix.cell_count
+
+    def outputs_for(self, row_index: int, recipe: Recipe) -> list[Output]:
+        if recipe.pk in self.axis_row_outputs:
+            return self.axis_row_outputs[recipe.pk][row_index]
+        return self.row_outputs[row_index]
+
+    def axis_counts(self) -> list[tuple[str, int]]:
+        """Images along each axis, for the preview: ``[("rows", 12), ("seeds", 20), …]``."""
+        from generation.matrix import AXIS_LABELS
+
+        counts = [("rows", len(self.parsed.rows))]
+        counts += [(AXIS_LABELS[a], n) for a, n in self.matrix.axis_sizes().items()]
+        outputs = {len(o) for o in self.row_outputs}
+        if outputs != {1}:
+            counts.append(("output sizes per row", max(outputs, default=0)))
+        return counts
+
+    def recipe_images(self) -> list[tuple[Recipe, int, tuple[int, int]]]:
+        """(recipe, images, first size) for every recipe the campaign uses (the estimate)."""
+        cells: dict[int | None, int] = {}
+        for cell in self.matrix.cells():
+            key = cell.recipe.pk if cell.recipe else None
+            cells[key] = cells.get(key, 0) + 1
+        axis = {r.pk: r for r in self.matrix.recipes}
+        counts: dict[int, list] = {}
+        for row_index, purpose in enumerate(self.row_purposes):
+            for key, n in cells.items():
+                recipe = axis[key] if key is not None else self.recipes[purpose]
+                outputs = self.outputs_for(row_index, recipe)
+                known = counts.setdefault(recipe.pk, [recipe, 0, outputs[0].size])
+                known[1] += len(outputs) * n
+        return [tuple(v) for v in counts.values()]
+
+    def sample(self, limit: int) -> list[dict]:
+        """The first ``limit`` images as they will be made: prompt, cell and parameters."""
+        out = []
+        # Seed 1 of every cell first: the first images show what the matrix varies.
+        cells = sorted(self.matrix.cells(), key=lambda cell: cell.seed_index)
+        for row_index, row in enumerate(self.parsed.rows):
+            prompt = render(self.template_version.body, row)
+            for cell in cells:
+                recipe = cell.recipe or self.recipes[self.row_purposes[row_index]]
+                for output in self.outputs_for(row_index, recipe):
+                    params = cell_params(_recipe_params(recipe, output.size), cell)
+                    loras = cell_loras(_pinned_loras(recipe), cell, self.matrix.lora_versions)
+                    out.append(
+                        {
+                            "row": row_index + 1,
+                            "prompt": prompt,
+                            "axes": cell.axes(),
+                            "cell": ", ".join(
+                                f"{k.replace('_', ' ')} {axis_value(cell.axes(), k)}"
+                                for k in cell.axes()
+                                if k != "lora_set"
+                            ),
+                            "params": params,
+                            "loras": ", ".join(f"{p['name']} {p['weight']:g}" for p in loras),
+                        }
+                    )
+                    if len(out) >= limit:
+                        return out
+        return out
 
     def sizes(self) -> list[str]:
         """Rows per delivery size, in words: ``["instagram 1080×1080: 3 rows", ...]``."""
@@ -120,8 +197,13 @@ def campaign_plan(
     height: int | None = None,
     recipes: dict[str, Recipe] | None = None,
     channels: list[str] | None = None,
+    matrix: dict | str | None = None,
 ) -> CampaignPlan:
     """Validate a campaign's whole input (raises InputError); creates nothing.
+
+    ``matrix`` is a variation matrix (generation.matrix): every row makes one image per
+    cell and output size. Without a seeds axis a row gets ``variations`` seeds; a recipe axis
+    replaces ``recipe`` (and cannot be combined with ``recipes`` by purpose).
 
     ``recipe`` serves its own purpose and rows without one; ``recipes`` adds a recipe per
     purpose, which rows choose in an optional ``purpose`` CSV column. ``channels`` (names or
@@ -141,6 +223,14 @@ def campaign_plan(
             "variations",
             f"must be between 1 and {settings.STUDIO_MAX_VARIATIONS}, got {variations}",
         )
+    grid = matrix_parse(matrix, variations=variations)
+    if grid.recipes:
+        if recipes:
+            raise InputError(
+                "matrix_recipes",
+                "recipes: a recipe axis cannot be combined with recipes by purpose",
+            )
+        recipe = grid.recipes[0]
     by_purpose = {recipe.purpose: recipe}
     for purpose, extra in (recipes or {}).items():
         if purpose not in Purpose.values:
@@ -176,11 +266,52 @@ def campaign_plan(
     if errors:
         raise InputError(errors)
 
+    row_outputs, platforms, errors = _rows_outputs(
+        parsed, [by_purpose[p] for p in row_purposes], outputs, channels
+    )
+    if errors:
+        raise InputError(errors)
+    axis_row_outputs = {}
+    for extra in grid.recipes[1:]:
+        extra_outputs = {extra.pk: _outputs(extra, channels, width, height)}
+        axis_row_outputs[extra.pk], _platforms, errors = _rows_outputs(
+            parsed, [extra] * len(parsed.rows), extra_outputs, channels
+        )
+        if errors:
+            raise InputError(errors)
+    if grid.recipes:
+        axis_row_outputs[recipe.pk] = row_outputs
+    matrix_check(
+        matrix=grid,
+        rows=len(parsed.rows),
+        outputs=max((len(o) for o in row_outputs), default=1),
+    )
+    main = outputs[recipe.pk][0].size
+    return CampaignPlan(
+        template_version,
+        recipe,
+        parsed,
+        variations,
+        main[0],
+        main[1],
+        recipes=by_purpose,
+        row_purposes=row_purposes,
+        outputs=outputs,
+        channels=channels + platforms,
+        row_outputs=row_outputs,
+        matrix=grid,
+        axis_row_outputs=axis_row_outputs,
+    )
+
+
+def _rows_outputs(
+    parsed: ParsedCsv, row_recipes: list[Recipe], outputs: dict[int, list[Output]], channels
+) -> tuple[list[list[Output]], list[str], list[FieldError]]:
+    """Each row's outputs under its recipe: the campaign's channels plus its platform's."""
+    errors: list[FieldError] = []
     platforms: list[str] = []
     row_outputs: list[list[Output]] = []
-    rows = zip(parsed.rows, row_purposes, strict=True)
-    for number, (row, purpose) in enumerate(rows, start=1):
-        chosen = by_purpose[purpose]
+    for number, (row, chosen) in enumerate(zip(parsed.rows, row_recipes, strict=True), start=1):
         platform = (row.get(PLATFORM_COLUMN) or "").strip()
         where = f"row {number}, column 'platform'"
         try:
@@ -202,22 +333,7 @@ def campaign_plan(
             row_outputs.append([*(outputs[chosen.pk] if channels else []), extra])
             if channel not in platforms:
                 platforms.append(channel)
-    if errors:
-        raise InputError(errors)
-    main = outputs[recipe.pk][0].size
-    return CampaignPlan(
-        template_version,
-        recipe,
-        parsed,
-        variations,
-        main[0],
-        main[1],
-        recipes=by_purpose,
-        row_purposes=row_purposes,
-        outputs=outputs,
-        channels=channels + platforms,
-        row_outputs=row_outputs,
-    )
+    return row_outputs, platforms, errors
 
 
 def _pinned_loras(recipe: Recipe) -> list[dict]:
@@ -265,6 +381,7 @@ def campaign_submit(
     priority: str = Priority.NORMAL,
     budget_cap=None,
     budget_confirmed: bool = False,
+    matrix: dict | str | None = None,
 ) -> Campaign:
     """Validate everything, then create the campaign and all items and enqueue them at commit.
 
@@ -292,6 +409,7 @@ def campaign_submit(
         height=height,
         recipes=recipes,
         channels=channels,
+        matrix=matrix,
     )
     if budget_cap is not None and budget_cap != "":
         budget_cap = budget_amount_check(budget_cap, field="budget_cap")
@@ -300,17 +418,18 @@ def campaign_submit(
     campaign_budget_confirm(plan=plan, cap=budget_cap, confirmed=budget_confirmed)
     if base_seed is None:
         base_seed = secrets.randbelow(2**31)
-    loras = {r.pk: _pinned_loras(r) for r in plan.recipes.values()}
+    loras = {r.pk: _pinned_loras(r) for r in [*plan.recipes.values(), *plan.matrix.recipes]}
     now = timezone.now()
     with transaction.atomic():
         campaign = Campaign.objects.create(
             name=name,
             template_version=template_version,
-            recipe=recipe,
+            recipe=plan.recipe,
             csv_filename=csv_filename,
             csv_columns=plan.parsed.columns,
             csv_rows=plan.parsed.rows,
-            variations=variations,
+            variations=plan.cells_per_row,
+            matrix=plan.matrix.spec if plan.matrix.varies or plan.matrix.seeds_given else {},
             seed_policy=seed_policy,
             base_seed=base_seed,
             width=plan.width,
@@ -325,29 +444,25 @@ def campaign_submit(
             for purpose, chosen in plan.recipes.items()
         )
         items = []
+        cells = plan.matrix.cells()
         rows = zip(plan.parsed.rows, plan.prompts(), plan.row_purposes, strict=True)
         for row_index, (row, prompt, purpose) in enumerate(rows):
-            chosen = plan.recipes[purpose]
             negative = render(template_version.negative_prompt, row)
-            for variation in range(variations):
-                # Every channel of a variation shares its seed: the same picture, reframed.
-                if chosen.base_model.backend == Backend.AUTOMATIC1111:
-                    # AUTOMATIC1111 gives image i of a batch seed + i: consecutive seeds let
-                    # a row's variations share one call.
-                    if variation == 0:
-                        first = (
-                            derive_seed(base_seed, row_index, 0)
-                            if seed_policy == SeedPolicy.FIXED
-                            else secrets.randbelow(2**32)
-                        )
-                    seed = first + variation
-                else:
-                    seed = (
-                        derive_seed(base_seed, row_index, variation)
-                        if seed_policy == SeedPolicy.FIXED
-                        else secrets.randbelow(2**32)
+            # One seed per (row, seed index), shared by every cell with that index: the same
+            # rows and seeds are compared across recipes, LoRA weights and parameters.
+            seeds: dict[int, int] = {}
+            for variation, cell in enumerate(cells):
+                chosen = cell.recipe or plan.recipes[purpose]
+                seed = cell.seed
+                if seed is None:
+                    seed = seeds.get(cell.seed_index)
+                if seed is None:
+                    seed = seeds[cell.seed_index] = _seed(
+                        chosen, seed_policy, base_seed, row_index, cell.seed_index
                     )
-                for output in plan.row_outputs[row_index]:
+                pinned = cell_loras(loras[chosen.pk], cell, plan.matrix.lora_versions)
+                # Every channel of a cell shares its seed: the same picture, reframed.
+                for output in plan.outputs_for(row_index, chosen):
                     items.append(
                         Item(
                             campaign=campaign,
@@ -362,9 +477,10 @@ def campaign_submit(
                             prompt=prompt,
                             negative_prompt=negative,
                             seed=seed,
-                            params=_recipe_params(chosen, output.size),
+                            params=cell_params(_recipe_params(chosen, output.size), cell),
                             base_model=chosen.base_model,
-                            loras=loras[chosen.pk],
+                            loras=pinned,
+                            axes=cell.axes(),
                             queued_at=now,
                         )
                     )
@@ -372,6 +488,16 @@ def campaign_submit(
         Item.objects.bulk_create(items, batch_size=1000)
         items_announce(item_ids=[item.pk for item in items])
     return campaign
+
+
+def _seed(recipe: Recipe, policy: str, base_seed: int, row_index: int, index: int) -> int:
+    if policy != SeedPolicy.FIXED:
+        return secrets.randbelow(2**32)
+    if recipe.base_model.backend == Backend.AUTOMATIC1111:
+        # AUTOMATIC1111 gives image i of a batch seed + i: consecutive seeds let a row's
+        # variations share one call.
+        return derive_seed(base_seed, row_index, 0) + index
+    return derive_seed(base_seed, row_index, index)
 
 
 def item_regenerate(*, item: Item, seed: int | None = None) -> Item:

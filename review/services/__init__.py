@@ -20,6 +20,7 @@ from review.services.queue import (
     review_task_release,
     review_tasks_claim_grid,
     review_tasks_decide,
+    review_tasks_reroute,
 )
 from review.services.scoring import item_score, items_score
 
@@ -40,4 +41,5 @@ __all__ = [
     "review_task_release",
     "review_tasks_claim_grid",
     "review_tasks_decide",
+    "review_tasks_reroute",
 ]

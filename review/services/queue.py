@@ -292,3 +292,84 @@ def item_send_back(*, item_id, user) -> Item:
                 reason=f"sent back for a new seed (new item {new.pk})",
             )
     return new
+
+
+def review_tasks_reroute(*, campaign, user) -> dict[str, int]:
+    """Re-decide the images of a campaign still waiting in review under its policy as it is
+    now (after a recalibration), from their stored scores and detections, exactly as the
+    scorer would. An image the policy now approves or rejects leaves the queue: its task is
+    closed, its item moves, an approval goes to delivery, and a ReviewDecision (action
+    "reroute", by the person who asked) records each move. Images a reviewer holds a claim on
+    are left alone; so are those that still need a person.
+
+    Returns counts: approved, rejected, still_in_review, claimed (left for their reviewer).
+    """
+    from review.quality import decide
+    from review.selectors import stored_card
+
+    policy = QualityPolicy.objects.get(campaign=campaign)
+    rules = list(policy.content_rules or [])
+    now = timezone.now()
+    counts = {"approved": 0, "rejected": 0, "still_in_review": 0, "claimed": 0}
+    note = (
+        f"Re-routed after recalibration: approve at {policy.approve_at:g}, "
+        f"reject below {policy.reject_below:g}."
+    )
+    with transaction.atomic():
+        tasks = (
+            ReviewTask.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(campaign=campaign, status=ReviewTask.Status.PENDING)
+            .select_related("item__quality")
+            .order_by("created_at")
+        )
+        for task in tasks:
+            if task.claimed_by_id and task.lease_until and task.lease_until > now:
+                counts["claimed"] += 1
+                continue
+            result = getattr(task.item, "quality", None)
+            if result is None or task.item.status != Item.Status.REVIEW:
+                continue
+            verdict = decide(
+                stored_card(result, rules),
+                approve_at=policy.approve_at,
+                reject_below=policy.reject_below,
+                weights=policy.weights,
+            ).verdict
+            if verdict == Verdict.REVIEW:
+                counts["still_in_review"] += 1
+                continue
+            rejected = verdict == Verdict.REJECTED
+            code = ""
+            if rejected:
+                known = [c for c in result.reason_codes or [] if c in ReasonCode.values]
+                code = known[0] if known else ReasonCode.OTHER
+            ReviewTask.objects.filter(pk=task.pk).update(
+                status=ReviewTask.Status.DECIDED,
+                decision=verdict,
+                reason_code=code,
+                reason=note,
+                claimed_by=None,
+                lease_token=None,
+                lease_until=None,
+                decided_by=None,
+                decided_at=now,
+            )
+            ReviewDecision.objects.create(
+                task=task,
+                reviewer=user,
+                action=ReviewDecision.Action.REROUTE,
+                decision=verdict,
+                reason_code=code,
+                reason=note,
+                automatic_verdict=verdict,
+            )
+            QualityResult.objects.filter(pk=result.pk).update(verdict=verdict)
+            item_status_change(
+                item_id=task.item_id,
+                from_status=Item.Status.REVIEW,
+                to_status=Item.Status.REJECTED if rejected else Item.Status.APPROVED,
+            )
+            if not rejected:
+                queues.enqueue("deliver", task.item_id)
+            counts[verdict] += 1
+    return counts

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from studio.api import campaigns, catalogue, items, registry, review, webhooks
+from studio.api import campaigns, catalogue, items, registry, reports, review, webhooks
 from studio.api.core import BrowserSession, TokenAuth, install_handlers
 
 api = NinjaAPI(
@@ -25,6 +25,7 @@ api.add_router("", registry.router)
 api.add_router("", campaigns.router)
 api.add_router("", items.router)
 api.add_router("", registry.reports)
+api.add_router("", reports.router)
 api.add_router("", review.router)
 api.add_router("", catalogue.router)
 api.add_router("", webhooks.router)

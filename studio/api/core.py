@@ -16,8 +16,10 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -256,16 +258,10 @@ def keyset_page(queryset, *, order: tuple[str, ...], cursor: str | None, limit: 
         pk = cursor_decode(cursor)
         try:
             last = queryset.model.objects.filter(pk=pk).values(*fields).first()
-        except (ValueError, TypeError, ObjectDoesNotExist):
-            last = None
-        except Exception as exc:  # a malformed id the database refuses (e.g. not a UUID)
-            if type(exc).__name__ not in ("ValidationError", "DataError"):
-                raise
+        except (ValueError, TypeError, DjangoValidationError):  # not an id of this kind
             last = None
         if last is None:
             raise InputError("cursor", "is not a cursor this API gave out")
-        from django.db.models import Q
-
         after = Q()
         op = "lt" if descending else "gt"
         for i, name in enumerate(fields):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from generation.models import Item
 from review.models import ReviewTask
 from tests.api.conftest import assert_problem
@@ -110,3 +112,23 @@ def test_a_bad_search_filter_is_the_pages_message_on_its_parameter(creative_api,
 
     assert body["errors"][0]["loc"] == ["query", "campaign"]
     assert "campaign id" in body["errors"][0]["msg"]
+
+
+@pytest.mark.parametrize("report", ["overview", "campaigns", "recipes", "prompts", "hosting"])
+def test_each_managers_report_is_its_pages_tables_as_json(manager_api, campaign, report):
+    body = manager_api.get(f"/reports/{report}").json()
+
+    assert body["report"] == report
+    assert body["tables"]
+    for table in body["tables"]:
+        assert all(len(row) == len(table["headers"]) for row in table["rows"])
+
+
+def test_a_bad_report_filter_is_a_problem_naming_it(manager_api, db):
+    body = assert_problem(manager_api.get("/reports/campaigns?month=2026-13"), 422)
+
+    assert body["errors"][0]["loc"] == ["query", "month"]
+
+
+def test_reports_need_the_reports_scope(creative_api, db):
+    assert_problem(creative_api.get("/reports/overview"), 403)

@@ -114,12 +114,15 @@ def test_error_pages_and_empty_states_draw_svg_icons_not_emoji(live_server, open
 @pytest.mark.parametrize(
     ("roles", "links"),
     [
-        (("creative",), ["Dashboard", "New campaign", "Catalogue"]),
+        (("creative",), ["Dashboard", "New campaign", "Catalogue", "API"]),
         (
             ("reviewer",),
-            ["Dashboard", "Review queue", "Review grid", "Reviewer stats", "Catalogue"],
+            ["Dashboard", "Review queue", "Review grid", "Reviewer stats", "Catalogue", "API"],
         ),
-        (("manager",), ["Dashboard", "Reviewer stats", "Catalogue"]),
+        (
+            ("manager",),
+            ["Dashboard", "Reviewer stats", "Reports", "Budgets", "Catalogue", "API"],
+        ),
     ],
     ids=["creative", "reviewer", "manager"],
 )

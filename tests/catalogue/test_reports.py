@@ -287,3 +287,12 @@ def test_rolling_back_needs_a_manager_and_a_real_version(creative, manager_clien
         manager_client.get(reverse("reports:version_activate", args=["recipe", 1])).status_code
         == 405
     )
+
+
+def test_roi_by_month_counts_only_campaigns_with_a_value(judged):
+    assert selectors.report_overview()["roi_by_month"][-1]["roi"] is None
+    campaign_value_set(campaign=judged, value_per_image=Decimal("1.00"))
+    last = selectors.report_overview()["roi_by_month"][-1]
+    cost = _ledger_total(campaign=judged)
+    assert last["value"] == Decimal("4.00") and last["cost"] == cost
+    assert last["roi"] == pytest.approx(float((4 - cost) / cost))

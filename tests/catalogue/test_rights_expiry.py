@@ -124,3 +124,19 @@ def test_a_bad_rights_expiring_option_exits_2_naming_it(db, value):
     assert error.value.returncode == 2
     assert str(error.value).startswith("--rights-expiring: ")
     assert "from 0 to 3650" in str(error.value)
+
+
+def test_the_campaign_page_flags_an_asset_whose_rights_expired(manager_client, campaign):
+    from datetime import date
+
+    from django.urls import reverse
+
+    from catalogue.models import Asset
+    from catalogue.services import asset_publish
+    from tests.conftest import route_items
+
+    (item,) = route_items(campaign, to="approved", count=1)
+    asset = asset_publish(item_id=item.pk)
+    Asset.objects.filter(pk=asset.pk).update(rights_until=date(2020, 1, 31))
+    page = manager_client.get(reverse("generation:campaign", args=[campaign.pk]))
+    assert "Rights expired 2020-01-31" in page.content.decode()

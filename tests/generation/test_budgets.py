@@ -658,3 +658,20 @@ def test_ledger_entries_of_a_campaign_add_up_to_the_months_spend(
 
     total = sum(CostEntry.objects.values_list("amount", flat=True))
     assert budget_service.month_spend().spent == total == campaign_spend(campaign=campaign).spent
+
+
+def test_a_threshold_reached_is_a_budget_threshold_webhook_event(
+    campaign, priced, manager, settings, handoffs
+):
+    from studio.models import WebhookEvent
+    from studio.webhooks import subscription_create
+
+    settings.STUDIO_WEBHOOK_ALLOW_PRIVATE = True
+    subscription_create(user=manager, url="http://127.0.0.1:9/hook", events=["budget.threshold"])
+    campaign_budget_set(campaign=campaign, cap="1.00")
+    spend_on(campaign, "0.85", key="a")
+
+    (event,) = WebhookEvent.objects.filter(type="budget.threshold")
+    budget = event.payload["data"]["budget"]
+    assert budget["scope"] == "campaign" and budget["campaign"] == str(campaign.pk)
+    assert (budget["threshold"], budget["cap"], budget["currency"]) == (80, "1.00", "GBP")

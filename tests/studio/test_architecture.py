@@ -33,6 +33,7 @@ STUDIO_WIRING = {
     "studio.api.campaigns",
     "studio.api.items",
     "studio.api.registry",
+    "studio.api.reports",
     "studio.api.review",
     "studio.api.catalogue",
     "studio.api.webhooks",

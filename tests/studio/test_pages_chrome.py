@@ -22,6 +22,7 @@ ROLE_PAGES = [
     "catalogue:search",
     "api_access",
     "generation:budgets",
+    "reports:overview",
 ]
 # The Django admin and the queue dashboard check is_staff, which the admin role grants.
 STAFF_PAGES = ["admin:index", "django_rq:home"]
@@ -47,7 +48,7 @@ def _nav_hrefs(html: str) -> set[str]:
     [
         ("creative", {"generation:campaign_create"}),
         ("reviewer", {"review:queue", "review:grid", "review:stats"}),
-        ("manager", {"review:stats", "generation:budgets"}),
+        ("manager", {"review:stats", "generation:budgets", "reports:overview"}),
         (
             "admin_user",
             {
@@ -56,6 +57,7 @@ def _nav_hrefs(html: str) -> set[str]:
                 "review:grid",
                 "review:stats",
                 "generation:budgets",
+                "reports:overview",
                 "admin:index",
                 "django_rq:home",
             },
@@ -68,6 +70,7 @@ def _nav_hrefs(html: str) -> set[str]:
                 "review:grid",
                 "review:stats",
                 "generation:budgets",
+                "reports:overview",
                 "admin:index",
                 "django_rq:home",
             },
