@@ -608,7 +608,7 @@ def test_a_trial_of_a_campaign_without_rows_is_refused(campaign, two_versions):
 
 
 def test_the_side_by_side_page_shows_acceptance_cost_and_a_verdict_and_promotes_the_winner(
-    creative_client, template_version, two_versions
+    manager_client, template_version, two_versions
 ):
     from decimal import Decimal
 
@@ -619,19 +619,19 @@ def test_the_side_by_side_page_shows_acceptance_cost_and_a_verdict_and_promotes_
         template_version, v2, matrix={"seeds": 3, "recipes": ["catalogue:1", "catalogue:2"]}
     )
     url = reverse("generation:campaign", args=[trial.pk])
-    page = creative_client.get(url + "?grid=recipe").content.decode()
+    page = manager_client.get(url + "?grid=recipe").content.decode()
     assert "No verdict yet: too few decided images" in page
     trial.items.filter(recipe=v1).update(status="approved", cost=Decimal("0.01"))
     v2_items = list(trial.items.filter(recipe=v2).values_list("pk", flat=True))
     Item.objects.filter(pk__in=v2_items[:3]).update(status="approved", cost=Decimal("0.01"))
     Item.objects.filter(pk__in=v2_items[3:]).update(status="rejected", cost=Decimal("0.01"))
-    page = creative_client.get(url + "?grid=recipe").content.decode()
+    page = manager_client.get(url + "?grid=recipe").content.decode()
     assert "catalogue v1 wins: 100% accepted against 50% for catalogue v2" in page
     assert (
         '<th scope="col">catalogue v1</th>' in page and '<th scope="col">catalogue v2</th>' in page
     )
     assert "Promote" in page
-    response = creative_client.post(
+    response = manager_client.post(
         reverse("generation:campaign_promote", args=[trial.pk]), {"recipe": v1.pk}
     )
     assert response.status_code == 302
@@ -641,12 +641,12 @@ def test_the_side_by_side_page_shows_acceptance_cost_and_a_verdict_and_promotes_
 
 
 def test_promoting_a_recipe_the_campaign_does_not_compare_changes_nothing(
-    creative_client, campaign, base_model, recipe
+    manager_client, campaign, base_model, recipe
 ):
     from django.urls import reverse
 
     other = recipe_create(name="other", base_model=base_model, width=64, height=64, activate=False)
-    response = creative_client.post(
+    response = manager_client.post(
         reverse("generation:campaign_promote", args=[campaign.pk]),
         {"recipe": other.pk},
         follow=True,
@@ -654,3 +654,10 @@ def test_promoting_a_recipe_the_campaign_does_not_compare_changes_nothing(
     assert "choose one of the recipes this campaign compares" in response.content.decode()
     other.refresh_from_db()
     assert not other.is_active
+
+
+def test_only_managers_promote_a_recipe(creative_client, campaign, recipe):
+    from django.urls import reverse
+
+    url = reverse("generation:campaign_promote", args=[campaign.pk])
+    assert creative_client.post(url, {"recipe": recipe.pk}).status_code == 403
