@@ -152,14 +152,18 @@ def report_overview(*, month: date | None = None) -> dict:
     }
 
 
+def _months_until(until: date, months: int) -> list[date]:
+    """The first days of the last ``months`` months up to ``until``, oldest first."""
+    firsts = [until]
+    while len(firsts) < months:
+        firsts.append((firsts[-1] - timedelta(days=1)).replace(day=1))
+    return firsts[::-1]
+
+
 def report_trend(*, until: date, months: int = TREND_MONTHS) -> list[dict]:
     """Spend, approved images and cost per approved image for each of the last ``months``
     months up to ``until``, oldest first (months without data included, as zeros)."""
-    firsts = [until]
-    while len(firsts) < months:
-        previous = firsts[-1] - timedelta(days=1)
-        firsts.append(previous.replace(day=1))
-    firsts.reverse()
+    firsts = _months_until(until, months)
     start = _start(firsts[0])
     end = _start(_next_month(until))
     spend = dict(
@@ -286,8 +290,8 @@ def report_roi_by_month(*, until: date, months: int = TREND_MONTHS) -> list[dict
     value per image, against the month's spend on those campaigns."""
     rows = []
     valued = dict(CampaignValue.objects.values_list("campaign_id", "value_per_image"))
-    for trend in report_trend(until=until, months=months):
-        period = Period(month=trend["month"])
+    for month in _months_until(until, months):
+        period = Period(month=month)
         approved = dict(
             _entries(period)
             .filter(status=Item.Status.APPROVED, campaign_id__in=list(valued))
@@ -300,9 +304,7 @@ def report_roi_by_month(*, until: date, months: int = TREND_MONTHS) -> list[dict
             _costs(period).filter(campaign_id__in=list(valued)).aggregate(s=Sum("amount"))["s"]
             or ZERO
         )
-        rows.append(
-            {"month": trend["month"], "value": value, "cost": cost, "roi": _roi(value, cost)}
-        )
+        rows.append({"month": month, "value": value, "cost": cost, "roi": _roi(value, cost)})
     return rows
 
 
