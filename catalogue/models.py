@@ -78,6 +78,9 @@ class Asset(models.Model):
     approved_by = models.CharField(
         max_length=150, help_text="A reviewer's username, or 'automatic'."
     )
+    # The delivery stage's last outcome: {"error": why it failed (retried), "refused":
+    # {channel: why}, "at": when}; empty before the first delivery.
+    delivery = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -103,6 +106,17 @@ class Asset(models.Model):
 
     def rights_expired(self, today=None) -> bool:
         return _expired(self.rights_until, today)
+
+    @property
+    def ab_label(self) -> str:
+        """A, B, C... for the variations of one CSV row (AA after Z), for A/B tests."""
+        n, label = self.item.variation, ""
+        while True:
+            n, rest = divmod(n, 26)
+            label = chr(65 + rest) + label
+            if n == 0:
+                return label
+            n -= 1
 
 
 class RightsChange(models.Model):
@@ -207,3 +221,170 @@ class CampaignValue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}: {self.value_per_image} per approved image"
+
+
+# --- Delivery: renditions, watermark, exports, posting schedule ------------------------------
+
+
+class Delivery(models.Model):
+    """How a campaign's approved images are delivered: the channels each asset gets a
+    rendition for, their formats, the upscale limit and the watermark. One row per campaign
+    (catalogue.delivery.renditions.delivery_for makes the default); ``version`` goes up with
+    every change, and renditions made under an older version are made again."""
+
+    class Watermark(models.TextChoices):
+        NONE = "none", "None"
+        TEXT = "text", "Text"
+        LOGO = "logo", "Logo image"
+
+    class Position(models.TextChoices):
+        TOP_LEFT = "top-left", "Top left"
+        TOP_RIGHT = "top-right", "Top right"
+        BOTTOM_LEFT = "bottom-left", "Bottom left"
+        BOTTOM_RIGHT = "bottom-right", "Bottom right"
+        CENTRE = "centre", "Centre"
+
+    campaign = models.OneToOneField(
+        "generation.Campaign", primary_key=True, on_delete=models.CASCADE, related_name="delivery"
+    )
+    # Channel names (generation.sizes.CHANNELS) or custom "WxH"; empty: the campaign's own
+    # channels, else the item's channel, else web-thumbnail.
+    channels = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    # channel -> "jpeg" | "webp" | "png" | "avif"; a channel not named takes its default.
+    formats = models.JSONField(default=dict, blank=True)
+    quality = models.PositiveSmallIntegerField(default=90, help_text="JPEG/WebP/AVIF, 1-100.")
+    # A rendition that enlarges the master more than this is "upscaled ×N" (or refused).
+    max_upscale = models.FloatField(default=2.0)
+    refuse_upscaled = models.BooleanField(
+        default=False, help_text="Refuse a channel that needs more than max_upscale."
+    )
+    watermark = models.CharField(max_length=10, choices=Watermark.choices, default="none")
+    watermark_text = models.CharField(max_length=200, blank=True)
+    watermark_logo = models.FileField(max_length=300, blank=True)
+    watermark_position = models.CharField(
+        max_length=20, choices=Position.choices, default=Position.BOTTOM_RIGHT
+    )
+    watermark_margin = models.FloatField(default=0.03, help_text="Fraction of the short side.")
+    watermark_opacity = models.FloatField(default=0.5, help_text="0-1.")
+    watermark_scale = models.FloatField(
+        default=0.2, help_text="The mark's width as a fraction of the rendition's width."
+    )
+    # The channels the watermark applies to; empty: all of them.
+    watermark_channels = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"delivery of {self.campaign_id} v{self.version}"
+
+
+class Rendition(models.Model):
+    """One delivered file of an asset for one channel, at the channel's exact size, with the
+    provenance embedded (infotext, XMP, C2PA when signing is configured)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="renditions")
+    channel = models.CharField(max_length=40)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    format = models.CharField(max_length=10)  # jpeg | webp | png | avif
+    file = models.FileField(max_length=300)
+    bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    # [x, y, w, h] of the master that the rendition shows.
+    crop = models.JSONField(default=list)
+    upscale = models.FloatField(default=1.0, help_text="How much the master was enlarged.")
+    upscaled = models.BooleanField(default=False, help_text="Enlarged more than max_upscale.")
+    watermarked = models.BooleanField(default=False)
+    signed = models.BooleanField(default=False, help_text="Carries a C2PA manifest.")
+    # What it was made from: Delivery.version and the rights stamp; another value -> remade.
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["asset", "channel"]
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "channel"], name="rendition_asset_channel")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id} {self.channel} {self.width}x{self.height}"
+
+
+class Export(models.Model):
+    """A zip of renditions with manifest.json and manifest.csv, from a campaign or a catalogue
+    search; built on the delivery queue (catalogue.delivery.exports), streamed to storage."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        BUILDING = "building", "Building"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    class Layout(models.TextChoices):
+        DEFAULT = "default", "By channel"
+        GAME_ENGINE = "game-engine", "Game engine (folders per asset type)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    campaign = models.ForeignKey(
+        "generation.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The catalogue search it was made from (the search form's cleaned values as strings).
+    search = models.JSONField(default=dict, blank=True)
+    layout = models.CharField(max_length=20, choices=Layout.choices, default=Layout.DEFAULT)
+    include_expired = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    file = models.FileField(max_length=300, blank=True)
+    bytes = models.PositiveBigIntegerField(default=0)
+    # [{"asset", "item", "title", "reason"}]: what the selection had and the zip has not.
+    left_out = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "lease_until"], name="export_status_lease")]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.status})"
+
+
+class PostingSlot(models.Model):
+    """When and where an approved image of a social campaign is posted: one row per platform
+    and time; exported as CSV and iCalendar (catalogue.delivery.schedule)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="slots")
+    platform = models.CharField(max_length=40)  # a channel name
+    starts_at = models.DateTimeField(help_text="Stored in UTC.")
+    time_zone = models.CharField(max_length=64, help_text="IANA name it was given in.")
+    caption = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_at", "platform"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["asset", "platform", "starts_at"], name="slot_asset_platform_time"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id} on {self.platform} at {self.starts_at:%Y-%m-%d %H:%M}"

@@ -16,6 +16,7 @@ from studio.errors import InputError
 
 CHANNELS: dict[str, tuple[int, int]] = {
     "instagram": (1080, 1080),
+    "instagram-portrait": (1080, 1350),
     "tiktok": (1080, 1920),
     "linkedin": (1200, 627),
     "web-thumbnail": (400, 400),
@@ -26,6 +27,9 @@ PLATFORM_ALIASES: dict[str, str] = {
     "ig": "instagram",
     "insta": "instagram",
     "tik-tok": "tiktok",
+    "reels": "tiktok",
+    "instagram-reels": "tiktok",
+    "ig-portrait": "instagram-portrait",
     "linked-in": "linkedin",
     "web": "web-thumbnail",
     "thumbnail": "web-thumbnail",
