@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from catalogue.models import Asset
+from catalogue.models import Asset, Delivery, Export, PostingSlot, Rendition
 from catalogue.services import (
     asset_restore,
     asset_withdraw,
@@ -93,3 +93,41 @@ class AssetAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         # Tags and rights are part of the catalogue's entry, which is refreshed explicitly.
         entries_sync(item_ids=[obj.item_id])
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Delivery rows are written by the delivery stage and the campaign's delivery page,
+    which validate; the admin only shows them."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["campaign", "channels", "watermark", "max_upscale", "version", "updated_at"]
+    list_select_related = ["campaign"]
+
+
+@admin.register(Rendition)
+class RenditionAdmin(ReadOnlyAdmin):
+    list_display = ["asset", "channel", "width", "height", "format", "upscaled", "signed"]
+    list_filter = ["channel", "format", "upscaled", "watermarked", "signed"]
+    raw_id_fields = ["asset"]
+
+
+@admin.register(Export)
+class ExportAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "status", "layout", "campaign", "done", "total", "created_by"]
+    list_filter = ["status", "layout"]
+    list_select_related = ["campaign", "created_by"]
+
+
+@admin.register(PostingSlot)
+class PostingSlotAdmin(ReadOnlyAdmin):
+    list_display = ["starts_at", "time_zone", "platform", "asset"]
+    list_filter = ["platform"]
+    raw_id_fields = ["asset"]

@@ -23,9 +23,12 @@ from generation import services
 from generation.hashing import check_sha256
 from generation.models import (
     BaseModelVersion,
+    BudgetAlert,
     Campaign,
+    CostEntry,
     Item,
     LoraVersion,
+    MonthlyBudget,
     PromptTemplate,
     PromptTemplateVersion,
     Recipe,
@@ -589,3 +592,38 @@ class ItemAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by services (the ledger, budgets' alerts): admins look, never edit."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CostEntry)
+class CostEntryAdmin(ReadOnlyAdmin):
+    list_display = ["occurred_at", "kind", "amount", "currency", "quantity", "unit", "campaign"]
+    list_filter = ["kind", "unit", "month"]
+    list_select_related = ["campaign"]
+    search_fields = ["key", "campaign__name", "host"]
+    date_hierarchy = "occurred_at"
+    raw_id_fields = ["item", "campaign", "recipe", "base_model", "template_version", "user"]
+
+
+@admin.register(MonthlyBudget)
+class MonthlyBudgetAdmin(ReadOnlyAdmin):
+    # Set with `manage.py budget` or the reports page, which validate and alert.
+    list_display = ["month", "amount", "set_by", "updated_at"]
+
+
+@admin.register(BudgetAlert)
+class BudgetAlertAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "campaign", "month", "threshold", "cap", "spent"]
+    list_select_related = ["campaign"]

@@ -1,0 +1,43 @@
+"""Admin views of API access and webhooks: read-only (tokens are made and revoked on the
+account pages, which show a secret once; deliveries are the sender's record)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from studio.models import ApiToken, WebhookDelivery, WebhookEvent, WebhookSubscription
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    # Never the hash: the prefix tells tokens apart.
+    list_display = ["name", "user", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
+    fields = list_display
+    list_select_related = ["user"]
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(ReadOnlyAdmin):
+    list_display = ["url", "events", "active", "created_at"]
+    exclude = ["secret"]
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ["type", "created_at"]
+    list_filter = ["type"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["event", "subscription", "status", "attempts", "last_status_code", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["event", "subscription"]
