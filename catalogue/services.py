@@ -22,7 +22,7 @@ from catalogue.text import fold
 from generation.models import Item
 from generation.sizes import CHANNELS
 from studio import queues
-from studio.errors import FieldError, InputError
+from studio.errors import FieldError, InputError, text_problem
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def asset_publish(*, item_id) -> Asset | None:
     quality = getattr(item, "quality", None)
     provenance = item.provenance() | {
         "recipe": item.params.get("recipe"),
-        "template": str(item.campaign.template_version),
+        "template": str(item.template_version or item.campaign.template_version),
         "generated_at": item.generated_at.isoformat() if item.generated_at else None,
         "worker": item.worker,
         "duration_s": item.duration_s,
@@ -233,8 +233,8 @@ MAX_TAG = 100
 
 def automatic_tags(item: Item) -> list[dict]:
     """Tags with their source: the CSV row's describing values ("csv"), its variation-matrix
-    cell ("matrix": LoRA weights, recipe, guidance, steps), the image's dominant
-    colours ("colour", with the share of the frame), CLIP's zero-shot tags when it is
+    cell ("matrix": LoRA weights, recipe, template version, guidance, steps), the image's
+    dominant colours ("colour", with the share of the frame), CLIP's zero-shot tags when it is
     configured ("clip", with the probability) and what the scorers measured about its look
     ("quality")."""
     tags: dict[str, dict] = {}
@@ -255,7 +255,7 @@ def automatic_tags(item: Item) -> list[dict]:
         add(f"{name} {weight:g}", "matrix")
     if axes.get("lora_set"):
         add(axes["lora_set"], "matrix")
-    for axis in ("recipe", "guidance", "steps"):
+    for axis in ("recipe", "template", "guidance", "steps"):
         if axes.get(axis) is not None:
             value = axes[axis]
             add(f"{axis} {value:g}" if isinstance(value, float) else f"{axis} {value}", "matrix")
@@ -314,6 +314,8 @@ def tags_check(*, add=(), remove=()) -> tuple[list[str], list[str]]:
     for name, tags in (("add", add), ("remove", remove)):
         if any(len(" ".join(str(t).split())) > MAX_TAG for t in tags):
             errors.append(FieldError(name, f"a tag has at most {MAX_TAG} characters"))
+        elif problem := next(filter(None, (text_problem(_tag(t)) for t in tags if _tag(t))), None):
+            errors.append(FieldError(name, f"a tag: {problem}"))
     if errors:
         raise InputError(errors)
     add = [t for t in dict.fromkeys(_tag(t) for t in add) if t]
@@ -445,7 +447,7 @@ def _entry_for(item: Item, tags_added: list[str], tags_removed: list[str]) -> En
         verdict=quality.verdict if quality else "",
         reason_codes=sorted(codes),
         reviewer=reviewer,
-        template_version_id=item.campaign.template_version_id,
+        template_version_id=item.template_version_id or item.campaign.template_version_id,
         recipe_id=item.recipe_id,
         model_name=item.base_model.name,
         model_version=item.base_model.version,
@@ -594,9 +596,14 @@ def _rights_write(asset_ids, *, values: dict, user, now) -> int:
         )
     Asset.objects.bulk_update(assets, [*RIGHTS_FIELDS, "rights_set_by", "rights_set_at"])
     RightsChange.objects.bulk_create(changes)
-    Entry.objects.filter(item_id__in=[asset.item_id for asset in assets]).update(
+    item_ids = [asset.item_id for asset in assets]
+    Entry.objects.filter(item_id__in=item_ids).update(
         rights=values["rights"], rights_until=values["rights_until"]
     )
+    # The renditions carry the rights in their metadata: the delivery stage makes them again
+    # (after commit; enqueue waits for it).
+    for start in range(0, len(item_ids), 50):
+        queues.enqueue("deliver", item_ids[start : start + 50])
     return len(assets)
 
 

@@ -44,3 +44,14 @@ def fold(text: str) -> str:
         latin = ch.isascii() or unicodedata.name(ch, "").startswith("LATIN")
         kept.append(ch)
     return unicodedata.normalize("NFC", "".join(kept)).lower()
+
+
+# Spreadsheet programs run a cell that begins with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """A cell a spreadsheet shows as text: one that would start a formula gets a ``'``. Every
+    CSV the project writes (reports, manifests, schedules) goes through it."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text

@@ -1,18 +1,18 @@
 from __future__ import annotations
 
-import mimetypes
 from datetime import timedelta
 from pathlib import PurePosixPath
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, SuspiciousFileOperation
-from django.core.files.storage import default_storage
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from catalogue.delivery.files import file_response
 from catalogue.forms import (
     EXPIRING_DEFAULT,
     SELECTION_MAX,
@@ -21,7 +21,7 @@ from catalogue.forms import (
     SelectionRightsForm,
     SelectionTagsForm,
 )
-from catalogue.models import Asset
+from catalogue.models import Asset, Rendition
 from catalogue.selectors import SearchResults, entry_search
 from catalogue.services import (
     asset_download_name,
@@ -37,7 +37,7 @@ from studio.roles import ADMIN, ALL_ROLES, CREATIVE, MANAGER, has_role, role_req
 SEARCH_PER_PAGE = 48
 # What the media view serves: images the pipeline wrote. Anything else in storage (a CSV kept
 # between form posts, say) is not for every role to download.
-MEDIA_FOLDERS = ("items", "thumbnails", "references")
+MEDIA_FOLDERS = ("items", "thumbnails", "references", "renditions", "masters")
 
 
 def _get_asset_for_user(request: HttpRequest, pk) -> Asset:
@@ -287,7 +287,7 @@ def _safe_storage_name(path: str) -> str:
 
 @require_GET
 @role_required(*ALL_ROLES)
-def media(request: HttpRequest, path: str) -> FileResponse:
+def media(request: HttpRequest, path: str) -> HttpResponseBase:
     """Generated images are not public: serve them from storage to users with a role; a
     withdrawn asset's files only to admins."""
     name = _safe_storage_name(path)
@@ -305,31 +305,19 @@ def media(request: HttpRequest, path: str) -> FileResponse:
             thumbnail=name == owner[0],
         ):
             raise PermissionDenied("This image was withdrawn; only an admin may see it.")
-    try:
-        if not default_storage.exists(name):
-            raise Http404("No such file.")
-        handle = default_storage.open(name, "rb")
-    except (OSError, SuspiciousFileOperation) as exc:
-        raise Http404("No such file.") from exc
-    content_type, _ = mimetypes.guess_type(name)
-    response = FileResponse(handle, content_type=content_type or "application/octet-stream")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+        if Rendition.objects.filter(file=name, asset__status=Asset.Status.WITHDRAWN).exists():
+            raise PermissionDenied("This image was withdrawn; only an admin may see it.")
+    return file_response(name)
 
 
 @require_GET
 @role_required(*ALL_ROLES)
-def asset_download(request: HttpRequest, pk) -> FileResponse:
+def asset_download(request: HttpRequest, pk) -> HttpResponseBase:
     """The original under a human file name; a withdrawn asset only for admins."""
     asset = _get_asset_for_user(request, pk)
     if asset.status == Asset.Status.WITHDRAWN and not has_role(request.user, ADMIN):
         raise PermissionDenied("This image was withdrawn; only an admin may download it.")
-    try:
-        handle = default_storage.open(asset.image.name, "rb")
-    except (OSError, SuspiciousFileOperation) as exc:
-        raise Http404("No such file.") from exc
-    # FileResponse writes the name as an RFC 6266 / 5987 header, escaped for any name.
-    return FileResponse(handle, as_attachment=True, filename=asset_download_name(asset))
+    return file_response(asset.image.name, download_name=asset_download_name(asset))
 
 
 @require_POST

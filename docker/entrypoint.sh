@@ -1,6 +1,6 @@
 #!/bin/sh
 # One image, several roles (see docker/compose.yaml):
-#   web                 gunicorn on :8000 (PORT), WEB_CONCURRENCY processes
+#   web                 gunicorn on :8000 (PORT), STUDIO_WEB_WORKERS processes
 #   worker <queue>      an RQ SimpleWorker for generation | quality | delivery
 #   reconciler          re-enqueue items whose lease expired, every RECONCILE_SECONDS
 #   migrate             apply migrations and create the role groups, then exit
@@ -16,7 +16,7 @@ case "$role" in
     web)
         exec gunicorn studio.wsgi:application \
             --bind "0.0.0.0:${PORT:-8000}" \
-            --workers "${WEB_CONCURRENCY:-3}" \
+            --workers "${STUDIO_WEB_WORKERS:-${WEB_CONCURRENCY:-3}}" \
             --timeout "${WEB_TIMEOUT:-60}" \
             --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
             --access-logfile - \

@@ -33,9 +33,6 @@ write secret_key "$(random 64)"
 write postgres_password "$postgres_password"
 write database_url "postgres://studio:${postgres_password}@postgres:5432/studio"
 write minio_root_password "$minio_password"
-write s3_config "[default]
-region = us-east-1
-aws_access_key_id = studio
-aws_secret_access_key = ${minio_password}
-s3 =
-    addressing_style = path"
+# Studio's S3 secret key (STUDIO_S3_SECRET_ACCESS_KEY_FILE); with the bundled MinIO it is the
+# root user's password. For an outside bucket, replace it with that bucket's secret key.
+write s3_secret_access_key "$minio_password"

@@ -41,6 +41,7 @@ _ERROR_FIELDS = {
     "seeds": "variations",
     "lora_matrix": "lora_matrix",
     "matrix_recipes": "matrix_recipes",
+    "matrix_templates": "matrix_templates",
     "guidance": "guidance",
     "steps": "steps",
     "matrix": "matrix_mode",
@@ -200,6 +201,13 @@ class CampaignForm(forms.Form):
         help_text="The same rows and seeds under each recipe (an A/B test: two versions). "
         "Replaces the recipe above.",
     )
+    matrix_templates = forms.ModelMultipleChoiceField(
+        queryset=PromptTemplateVersion.objects.none(),
+        required=False,
+        label="Compare template versions",
+        help_text="The same rows and seeds with each version's prompt (an A/B test of two "
+        "versions of one template). Replaces the template above.",
+    )
     guidance = forms.CharField(
         required=False, max_length=200, label="Guidance scales", help_text="e.g. 5, 7.5"
     )
@@ -256,6 +264,10 @@ class CampaignForm(forms.Form):
         self.fields["matrix_recipes"].queryset = Recipe.objects.select_related(
             "base_model"
         ).order_by("name", "version")
+        self.fields["matrix_templates"].queryset = PromptTemplateVersion.objects.select_related(
+            "template"
+        ).order_by("template__name", "version")
+        self.fields["matrix_templates"].label_from_instance = str
         for name in ("template", "recipe"):
             field = self.fields[name]
             only = list(field.queryset[:2])
@@ -326,6 +338,8 @@ class CampaignForm(forms.Form):
             self.add_input_error(exc)
         if data.get("matrix_recipes"):
             self.matrix["recipes"] = [f"{r.name}:{r.version}" for r in data["matrix_recipes"]]
+        if data.get("matrix_templates"):
+            self.matrix["templates"] = [v.pk for v in data["matrix_templates"]]
         for axis in ("guidance", "steps"):
             if (data.get(axis) or "").strip():
                 self.matrix[axis] = data[axis]
@@ -474,11 +488,22 @@ class MonthBudgetForm(forms.Form):
 
 
 class TrialForm(forms.Form):
-    """An A/B trial: two recipes (e.g. two versions of one) on a sample of a campaign's rows,
-    the same rows and seeds under each (a campaign with a recipe axis)."""
+    """An A/B trial: two recipes (e.g. two versions of one), or two versions of one prompt
+    template, on a sample of a campaign's rows, the same rows and seeds under each (a campaign
+    with a recipe axis, or a template axis)."""
 
-    recipe_a = RecipeChoiceField(queryset=Recipe.objects.none(), label="Recipe A")
-    recipe_b = RecipeChoiceField(queryset=Recipe.objects.none(), label="Recipe B")
+    recipe_a = RecipeChoiceField(queryset=Recipe.objects.none(), label="Recipe A", required=False)
+    recipe_b = RecipeChoiceField(queryset=Recipe.objects.none(), label="Recipe B", required=False)
+    template_a = TemplateVersionChoiceField(
+        queryset=PromptTemplateVersion.objects.none(),
+        label="or Template version A",
+        required=False,
+    )
+    template_b = TemplateVersionChoiceField(
+        queryset=PromptTemplateVersion.objects.none(),
+        label="Template version B",
+        required=False,
+    )
     rows = forms.IntegerField(min_value=1, initial=10, label="Rows", help_text="A sample of rows.")
     seeds = forms.IntegerField(min_value=1, initial=1, label="Seeds per row")
 
@@ -487,7 +512,29 @@ class TrialForm(forms.Form):
         super().__init__(*args, **kwargs)
         recipes = Recipe.objects.select_related("base_model").order_by("name", "version")
         self.fields["recipe_a"].queryset = self.fields["recipe_b"].queryset = recipes
+        versions = PromptTemplateVersion.objects.select_related("template").order_by(
+            "template__name", "version"
+        )
+        self.fields["template_a"].queryset = self.fields["template_b"].queryset = versions
         if campaign is not None:
             self.fields["recipe_a"].initial = campaign.recipe_id
             self.fields["rows"].widget.attrs["max"] = max(1, len(campaign.csv_rows or []))
             self.fields["rows"].initial = min(10, len(campaign.csv_rows or []) or 1)
+
+    def clean(self) -> dict:
+        """Two template versions (then the recipes are ignored: the trial keeps the campaign's
+        recipe), else two recipes."""
+        data = super().clean()
+        templates = [data.get("template_a"), data.get("template_b")]
+        if any(templates):
+            for name, value in zip(("template_a", "template_b"), templates, strict=True):
+                if not value:
+                    self.add_error(name, "choose both template versions to compare")
+            data["templates"], data["recipes"] = [t for t in templates if t], []
+        else:
+            for name in ("recipe_a", "recipe_b"):
+                if not data.get(name) and name not in self.errors:
+                    self.add_error(name, "choose two recipes, or two template versions")
+            data["recipes"] = [r for r in (data.get("recipe_a"), data.get("recipe_b")) if r]
+            data["templates"] = []
+        return data

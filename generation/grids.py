@@ -1,5 +1,6 @@
 """Reading a campaign's variation matrix: the campaign page's grid (rows × one axis) and the
-comparison of the recipes of a recipe axis (the A/B trial's numbers and verdict)."""
+comparison of the recipes of a recipe axis, or the template versions of a template axis (the
+A/B trial's numbers and verdict)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from django.db.models import Avg, Count, Q, Sum
 
 from generation.matrix import axis_value
-from generation.models import Recipe
+from generation.models import PromptTemplateVersion, Recipe
 from generation.selectors import item_product
 from studio.errors import InputError
 
@@ -21,6 +22,7 @@ _SPEC_AXES = {
     "loras": "lora",
     "lora_sets": "lora",
     "recipes": "recipe",
+    "templates": "template",
     "guidance": "guidance",
     "steps": "steps",
 }
@@ -28,6 +30,7 @@ GRID_LABELS = {
     "seed": "seed",
     "lora": "LoRA weights",
     "recipe": "recipe",
+    "template": "template version",
     "guidance": "guidance",
     "steps": "steps",
 }
@@ -98,19 +101,28 @@ def matrix_grid(*, campaign, axis: str, seed: int | None = None, page: int = 1) 
     return Grid(axis, columns, rows, seed, seeds, page, pages)
 
 
-# --- Reading: a recipe comparison (the A/B trial) -------------------------------------------
+# --- Reading: a recipe or template comparison (the A/B trial) ------------------------------
 
-MIN_DECIDED = 5  # decided images per recipe before a verdict is given
+MIN_DECIDED = 5  # decided images per version before a verdict is given
+# The axes a comparison is drawn for: Campaign.matrix key, the Item field its items group by.
+COMPARED_AXES = {"recipe": ("recipes", "recipe"), "template": ("templates", "template_version")}
 
 
 @dataclass
 class RecipeResult:
-    recipe: Recipe
+    """One compared version (a Recipe, or a PromptTemplateVersion) and its numbers."""
+
+    version: object
     images: int
     approved: int
     rejected: int
     mean_score: float | None
     cost: object  # Decimal
+
+    @property
+    def recipe(self):
+        """The compared version (the name from when only recipes were compared)."""
+        return self.version
 
     @property
     def decided(self) -> int:
@@ -128,27 +140,61 @@ class RecipeResult:
 @dataclass
 class Comparison:
     results: list[RecipeResult]
-    winner: Recipe | None
+    winner: object | None
     verdict: str
+    axis: str = "recipe"  # or "template"
+
+    @property
+    def label(self) -> str:
+        return "Template versions" if self.axis == "template" else "Recipes"
+
+
+def _compared_versions(campaign, axis: str) -> list:
+    refs = (campaign.matrix or {}).get(COMPARED_AXES[axis][0]) or []
+    versions = []
+    for ref in refs:
+        if axis == "recipe":
+            name, _colon, version = str(ref).partition(":")
+            found = Recipe.objects.filter(name=name, version=int(version or 0)).first()
+        else:
+            name, _v, version = str(ref).rpartition(" v")
+            found = (
+                PromptTemplateVersion.objects.select_related("template")
+                .filter(template__name=name, version=int(version or 0))
+                .first()
+                if version.isdigit()
+                else None
+            )
+        if found is not None:
+            versions.append(found)
+    return versions
 
 
 def recipe_comparison(*, campaign) -> Comparison | None:
     """Each recipe of a campaign's recipe axis on the same rows and seeds: acceptance rate
     (approved of decided), mean quality score, cost per approved image, and a verdict once
     every recipe has MIN_DECIDED decided images. None without a recipe axis."""
-    refs = (campaign.matrix or {}).get("recipes") or []
-    if len(refs) < 2:
+    return matrix_comparison(campaign=campaign, axis="recipe")
+
+
+def template_comparison(*, campaign) -> Comparison | None:
+    """The same as recipe_comparison for the template versions of a template axis."""
+    return matrix_comparison(campaign=campaign, axis="template")
+
+
+def matrix_comparison(*, campaign, axis: str) -> Comparison | None:
+    """The versions of a campaign's recipe or template axis compared on the same rows and
+    seeds; None when the campaign does not compare two or more along ``axis``."""
+    if axis not in COMPARED_AXES:
         return None
-    recipes = []
-    for ref in refs:
-        name, _colon, version = str(ref).partition(":")
-        recipe = Recipe.objects.filter(name=name, version=int(version or 0)).first()
-        if recipe is not None:
-            recipes.append(recipe)
+    versions = _compared_versions(campaign, axis)
+    if len(versions) < 2:
+        return None
+    group = COMPARED_AXES[axis][1]
     rows = {
-        row["recipe"]: row
+        row[group]: row
         for row in campaign.items.filter(regenerated_from__isnull=True)
-        .values("recipe")
+        .values(group)
         .annotate(
             images=Count("pk"),
             approved=Count("pk", filter=Q(status="approved")),
@@ -159,19 +205,21 @@ def recipe_comparison(*, campaign) -> Comparison | None:
     }
     results = [
         RecipeResult(
-            recipe,
-            rows.get(recipe.pk, {}).get("images", 0),
-            rows.get(recipe.pk, {}).get("approved", 0),
-            rows.get(recipe.pk, {}).get("rejected", 0),
-            rows.get(recipe.pk, {}).get("mean"),
-            rows.get(recipe.pk, {}).get("cost") or 0,
+            version,
+            rows.get(version.pk, {}).get("images", 0),
+            rows.get(version.pk, {}).get("approved", 0),
+            rows.get(version.pk, {}).get("rejected", 0),
+            rows.get(version.pk, {}).get("mean"),
+            rows.get(version.pk, {}).get("cost") or 0,
         )
-        for recipe in recipes
+        for version in versions
     ]
     short = [r for r in results if r.decided < MIN_DECIDED]
     if short:
-        need = ", ".join(f"{r.recipe} {r.decided}/{MIN_DECIDED}" for r in short)
-        return Comparison(results, None, f"No verdict yet: too few decided images ({need}).")
+        need = ", ".join(f"{r.version} {r.decided}/{MIN_DECIDED}" for r in short)
+        return Comparison(
+            results, None, f"No verdict yet: too few decided images ({need}).", axis=axis
+        )
 
     def key(result: RecipeResult):
         return (result.acceptance or 0, result.mean_score or 0)
@@ -179,17 +227,19 @@ def recipe_comparison(*, campaign) -> Comparison | None:
     ranked = sorted(results, key=key, reverse=True)
     best, second = ranked[0], ranked[1]
     if key(best) == key(second):
-        return Comparison(results, None, f"A tie: {best.recipe} and {second.recipe} do as well.")
+        return Comparison(
+            results, None, f"A tie: {best.version} and {second.version} do as well.", axis=axis
+        )
     cost = (
         f", {best.cost_per_approved:.4f} per approved image"
         if best.cost_per_approved is not None
         else ""
     )
     verdict = (
-        f"{best.recipe} wins: {best.acceptance:.0%} accepted against {second.acceptance:.0%} "
-        f"for {second.recipe}"
+        f"{best.version} wins: {best.acceptance:.0%} accepted against "
+        f"{second.acceptance:.0%} for {second.version}"
         + (f", mean score {best.mean_score:.2f}" if best.mean_score is not None else "")
         + cost
         + "."
     )
-    return Comparison(results, best.recipe, verdict)
+    return Comparison(results, best.version, verdict, axis=axis)

@@ -1,15 +1,21 @@
 """Variation matrices: the axes a campaign varies per CSV row, and the cells they make.
 
-A matrix has up to five axes, each optional: seeds (a count or a list of seeds), LoRA weight
+A matrix has up to six axes, each optional: seeds (a count or a list of seeds), LoRA weight
 sets (the product of per-LoRA weight lists, or a list of named combinations), recipes (the same
-rows and seeds under each recipe: an A/B comparison is a two-recipe matrix), guidance scales and
-step counts. ``product`` makes every combination; ``zip`` pairs the given axes up (they need
-the same length). Without a seeds axis a row gets ``variations`` seeds, crossed with the cells.
+rows and seeds under each recipe: an A/B comparison is a two-recipe matrix), prompt template
+versions (versions of one template: each item's prompt is expanded from its own version),
+guidance scales and step counts. ``product`` makes every combination; ``zip`` pairs the given
+axes up (they need the same length). Without a seeds axis a row gets ``variations`` seeds,
+crossed with the cells.
 
 The stored form (``Campaign.matrix``) is what ``matrix_parse`` returns as ``Matrix.spec``::
 
     {"mode": "product", "seeds": 20, "loras": {"style-a": [0.4, 0.8], "style-b": [0, 0.5]},
-     "recipes": ["demo-tiny:1", "demo-tiny:2"], "guidance": [5, 7.5], "steps": [20, 30]}
+     "recipes": ["demo-tiny:1", "demo-tiny:2"], "templates": ["product-shot v1",
+     "product-shot v2"], "guidance": [5, 7.5], "steps": [20, 30]}
+
+``"template"`` is accepted for ``"templates"``; a template version is ``NAME vN``, ``NAME:N``
+or its id, and every version of the axis must be of one template.
 
 ``"lora_sets": [{"name": "soft", "weights": {"style-a": 0.4}}, ...]`` replaces ``"loras"``
 for named combinations. Every problem is an InputError naming the axis and the value.
@@ -25,7 +31,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from generation.models import LoraVersion, Recipe
+from generation.models import LoraVersion, PromptTemplateVersion, Recipe
 from studio.errors import FieldError, InputError
 
 MODES = ("product", "zip")
@@ -40,6 +46,7 @@ AXIS_FIELDS = {
     "seeds": "seeds",
     "lora": "lora_matrix",
     "recipe": "matrix_recipes",
+    "template": "matrix_templates",
     "guidance": "guidance",
     "steps": "steps",
 }
@@ -47,6 +54,7 @@ AXIS_LABELS = {
     "seeds": "seeds",
     "lora": "LoRA weight sets",
     "recipe": "recipes",
+    "template": "template versions",
     "guidance": "guidance scales",
     "steps": "step counts",
 }
@@ -72,6 +80,7 @@ class Cell:
     recipe: Recipe | None = None
     guidance: float | None = None
     steps: int | None = None
+    template: PromptTemplateVersion | None = None
 
     def axes(self) -> dict:
         """What ``Item.axes`` records: the axes the matrix has, seed numbered from 1."""
@@ -82,6 +91,8 @@ class Cell:
                 out["lora_set"] = self.lora.label
         if self.recipe is not None:
             out["recipe"] = f"{self.recipe.name} v{self.recipe.version}"
+        if self.template is not None:
+            out["template"] = str(self.template)
         if self.guidance is not None:
             out["guidance"] = self.guidance
         if self.steps is not None:
@@ -98,6 +109,7 @@ class Matrix:
     lora_sets: list[LoraSet] = field(default_factory=list)
     lora_versions: dict[str, LoraVersion] = field(default_factory=dict)
     recipes: list[Recipe] = field(default_factory=list)
+    templates: list[PromptTemplateVersion] = field(default_factory=list)
     guidance: list[float] = field(default_factory=list)
     steps: list[int] = field(default_factory=list)
     spec: dict = field(default_factory=dict)
@@ -108,6 +120,8 @@ class Matrix:
             axes["lora"] = self.lora_sets
         if self.recipes:
             axes["recipe"] = self.recipes
+        if self.templates:
+            axes["template"] = self.templates
         if self.guidance:
             axes["guidance"] = self.guidance
         if self.steps:
@@ -162,6 +176,7 @@ class Matrix:
                     seed=seed[1],
                     lora=chosen.get("lora"),
                     recipe=chosen.get("recipe"),
+                    template=chosen.get("template"),
                     guidance=chosen.get("guidance"),
                     steps=chosen.get("steps"),
                 )
@@ -345,6 +360,66 @@ def _recipe(ref) -> Recipe:
     return recipe
 
 
+_TEMPLATE_REF = re.compile(r"^(.+?)(?:\s+v|:)(\d+)$", re.IGNORECASE)
+
+
+def _template_version(ref) -> PromptTemplateVersion:
+    text = str(ref).strip()
+    found = PromptTemplateVersion.objects.select_related("template")
+    match = _TEMPLATE_REF.match(text)
+    if text.isdigit():
+        version = found.filter(pk=int(text)).first()
+    elif match:
+        version = found.filter(
+            template__name=match.group(1).strip(), version=int(match.group(2))
+        ).first()
+    else:
+        version = found.filter(template__name=text, is_active=True).first()
+    if version is None:
+        known = ", ".join(str(v) for v in found.order_by("template__name", "version")[:20])
+        raise InputError(
+            [
+                _error(
+                    "template",
+                    f"unknown template version {text!r} (write NAME vN, NAME:N or an id; "
+                    f"known: {known or 'none'})",
+                )
+            ]
+        )
+    return version
+
+
+def _template_axis(raw) -> list[PromptTemplateVersion]:
+    refs = _values(raw, axis="template") if not isinstance(raw, str) else _template_refs(raw)
+    if not refs:
+        raise InputError([_error("template", "the axis is empty; give at least one version")])
+    versions = [_template_version(ref) for ref in refs]
+    _distinct([v.pk for v in versions], axis="template")
+    families = {v.template_id for v in versions}
+    if len(families) > 1:
+        names = ", ".join(sorted({v.template.name for v in versions}))
+        raise InputError(
+            [
+                _error(
+                    "template",
+                    f"compare versions of one template, not different templates ({names})",
+                )
+            ]
+        )
+    return versions
+
+
+def _template_refs(text: str) -> list[str]:
+    """``"shot v1, shot v2"`` or ``"shot:1 shot:2"`` or ids: commas split, else spaces unless
+    a space separates a name from its ``vN``."""
+    text = text.strip()
+    if not text:
+        return []
+    if "," in text:
+        return [p.strip() for p in text.split(",") if p.strip()]
+    return [p for p in re.split(r"\s+(?!v\d)", text) if p]
+
+
 def matrix_parse(spec: dict | str | None, *, variations: int = 1) -> Matrix:
     """Validate a matrix (a dict, or its JSON text) and resolve its LoRAs and recipes.
 
@@ -360,7 +435,11 @@ def matrix_parse(spec: dict | str | None, *, variations: int = 1) -> Matrix:
     spec = dict(spec or {})
     if not isinstance(spec, dict):
         raise InputError("matrix", "expected a JSON object of axes")
-    known = {"mode", "seeds", "loras", "lora_sets", "recipes", "guidance", "steps"}
+    if "template" in spec:
+        if "templates" in spec:
+            raise InputError([_error("template", "give templates or template, not both")])
+        spec["templates"] = spec.pop("template")
+    known = {"mode", "seeds", "loras", "lora_sets", "recipes", "templates", "guidance", "steps"}
     unknown = sorted(set(spec) - known)
     if unknown:
         raise InputError(
@@ -403,6 +482,11 @@ def matrix_parse(spec: dict | str | None, *, variations: int = 1) -> Matrix:
         matrix.spec["recipes"] = [f"{r.name}:{r.version}" for r in matrix.recipes]
     elif spec.get("recipes") == []:
         raise InputError([_error("recipe", "the axis is empty; give at least one recipe")])
+    if spec.get("templates") not in (None, "", []):
+        matrix.templates = _template_axis(spec["templates"])
+        matrix.spec["templates"] = [str(v) for v in matrix.templates]
+    elif spec.get("templates") == []:
+        raise InputError([_error("template", "the axis is empty; give at least one version")])
     for axis, kind, (low, high) in (
         ("guidance", float, GUIDANCE_RANGE),
         ("steps", int, STEPS_RANGE),

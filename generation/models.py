@@ -302,6 +302,15 @@ class Item(models.Model):
     target_height = models.PositiveIntegerField(null=True, blank=True)
     purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.VARIATION)
     recipe = models.ForeignKey(Recipe, null=True, blank=True, on_delete=models.PROTECT)
+    template_version = models.ForeignKey(
+        PromptTemplateVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The template version its prompt was expanded from (a template axis varies "
+        "it; else the campaign's).",
+    )
     row_data = models.JSONField(default=dict)
     prompt = models.TextField()
     negative_prompt = models.TextField(blank=True)

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from generation.forms import CampaignBudgetForm, MonthBudgetForm, PriorityForm, TrialForm
-from generation.grids import GRID_LABELS, grid_axes, matrix_grid, recipe_comparison
+from generation.grids import GRID_LABELS, grid_axes, matrix_comparison, matrix_grid
 from generation.models import Campaign, MonthlyBudget
 from generation.selectors import (
     campaign_cost,
@@ -27,6 +27,7 @@ from generation.services import (
     month_budget_set,
     month_of,
     month_spend,
+    prompt_template_version_activate,
     recipe_activate,
 )
 from generation.services.budgets import campaign_to_finish
@@ -85,9 +86,7 @@ def campaign_detail(request: HttpRequest, pk) -> HttpResponse:
         "campaign": campaign,
         "grid": grid,
         "grid_axes": [(axis, GRID_LABELS[axis]) for axis in grid_axes(campaign)],
-        "comparison": recipe_comparison(campaign=campaign)
-        if grid and grid.axis == "recipe"
-        else None,
+        "comparison": matrix_comparison(campaign=campaign, axis=grid.axis) if grid else None,
         "trial_form": TrialForm(campaign=campaign),
         "policy": getattr(campaign, "quality_policy", None),
         "progress": progress,
@@ -170,17 +169,25 @@ def campaign_action(request: HttpRequest, pk, action: str) -> HttpResponse:
 @require_POST
 @role_required(MANAGER, ADMIN)  # changes what every new campaign uses: a manager's call
 def campaign_promote(request: HttpRequest, pk) -> HttpResponse:
-    """Make the chosen recipe of a recipe comparison the active version of its name."""
+    """Make the chosen recipe of a recipe comparison (POST ``recipe``), or the chosen version
+    of a template comparison (POST ``template``), the active version of its name."""
     campaign = _get_campaign_for_user(request, pk)
-    comparison = recipe_comparison(campaign=campaign)
-    chosen = request.POST.get("recipe", "")
-    recipes = {str(r.recipe.pk): r.recipe for r in comparison.results} if comparison else {}
-    if chosen not in recipes:
-        messages.error(request, "recipe: choose one of the recipes this campaign compares")
+    axis = "template" if "template" in request.POST else "recipe"
+    comparison = matrix_comparison(campaign=campaign, axis=axis)
+    chosen = request.POST.get(axis, "")
+    versions = {str(r.version.pk): r.version for r in comparison.results} if comparison else {}
+    if chosen not in versions:
+        what = "template versions" if axis == "template" else "recipes"
+        messages.error(request, f"{axis}: choose one of the {what} this campaign compares")
+    elif axis == "template":
+        version = prompt_template_version_activate(version=versions[chosen], user=request.user)
+        messages.success(
+            request, f"{version} is now the active version of {version.template.name}."
+        )
     else:
-        recipe = recipe_activate(version=recipes[chosen], user=request.user)
+        recipe = recipe_activate(version=versions[chosen], user=request.user)
         messages.success(request, f"{recipe} is now the active version of {recipe.name}.")
-    return redirect(reverse("generation:campaign", args=[campaign.pk]) + "?grid=recipe")
+    return redirect(reverse("generation:campaign", args=[campaign.pk]) + f"?grid={axis}")
 
 
 @require_POST

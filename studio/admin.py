@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from studio.models import ApiToken, WebhookDelivery, WebhookEvent, WebhookSubscription
+from studio.models import (
+    ApiToken,
+    LoginAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -41,3 +47,11 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["event", "subscription", "status", "attempts", "last_status_code", "created_at"]
     list_filter = ["status"]
     list_select_related = ["event", "subscription"]
+
+
+@admin.register(LoginAttempt)
+class LoginAttemptAdmin(ReadOnlyAdmin):
+    # The audit trail of failed and refused sign-ins (studio.login).
+    list_display = ["created_at", "username", "ip", "outcome", "path"]
+    list_filter = ["outcome"]
+    search_fields = ["username", "ip"]

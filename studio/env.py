@@ -131,3 +131,80 @@ def check_redis_url(name: str, url: str) -> str:
     if scheme not in {"redis", "rediss", "unix"}:
         raise ImproperlyConfigured(f"{name}: expected a redis://, rediss:// or unix:// URL")
     return url
+
+
+_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_S3_REGION = re.compile(r"^[a-z0-9-]{2,40}$")
+# SigV4 presigned URLs live at most a week.
+S3_URL_SECONDS_MAX = 7 * 24 * 3600
+
+
+def s3_options(bucket: str) -> dict:
+    """django-storages S3Storage OPTIONS from STUDIO_S3_* variables: private objects, signed
+    short-lived URLs, never overwriting a file. Raises ImproperlyConfigured naming the
+    variable whose value is bad."""
+    if not _S3_BUCKET.match(bucket):
+        raise ImproperlyConfigured(
+            "STUDIO_S3_BUCKET: expected an S3 bucket name (3-63 lower-case letters, digits, "
+            f"dots and hyphens), got {bucket!r}"
+        )
+    options: dict = {
+        "bucket_name": bucket,
+        "querystring_auth": True,
+        "default_acl": None,  # private: the bucket's own policy, never public-read
+        "file_overwrite": False,
+        # SigV4: SigV2 URLs are deprecated on AWS and refused by some S3-compatible servers.
+        "signature_version": "s3v4",
+    }
+    endpoint = (env_str("STUDIO_S3_ENDPOINT_URL", "") or "").strip()
+    if endpoint:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ImproperlyConfigured(
+                f"STUDIO_S3_ENDPOINT_URL: expected an http:// or https:// URL, got {endpoint!r}"
+            )
+        try:
+            parts.port  # noqa: B018 - a bad port raises here, not at the first upload
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"STUDIO_S3_ENDPOINT_URL: bad port in {endpoint!r}"
+            ) from None
+        options["endpoint_url"] = endpoint
+    region = (env_str("STUDIO_S3_REGION", "") or "").strip()
+    if region:
+        if not _S3_REGION.match(region):
+            raise ImproperlyConfigured(f"STUDIO_S3_REGION: expected e.g. eu-west-1, got {region!r}")
+        options["region_name"] = region
+    access_key = (env_str("STUDIO_S3_ACCESS_KEY_ID", "") or "").strip()
+    secret_key = (env_str("STUDIO_S3_SECRET_ACCESS_KEY", "") or "").strip()
+    # Neither: boto3's own chain (instance role, AWS_* variables, ~/.aws) finds them.
+    if bool(access_key) != bool(secret_key):
+        missing = "STUDIO_S3_SECRET_ACCESS_KEY" if access_key else "STUDIO_S3_ACCESS_KEY_ID"
+        raise ImproperlyConfigured(
+            f"{missing}: set both STUDIO_S3_ACCESS_KEY_ID and STUDIO_S3_SECRET_ACCESS_KEY "
+            "(or _FILE), or neither"
+        )
+    if access_key:
+        options["access_key"] = access_key
+        options["secret_key"] = secret_key
+    prefix = (env_str("STUDIO_S3_PREFIX", "") or "").strip().strip("/")
+    if prefix:
+        if any(part in ("", ".", "..") for part in prefix.split("/")) or "\\" in prefix:
+            raise ImproperlyConfigured(
+                f"STUDIO_S3_PREFIX: expected a key prefix like 'studio/media', got {prefix!r}"
+            )
+        options["location"] = prefix
+    style = (env_str("STUDIO_S3_ADDRESSING_STYLE", "") or "").strip().lower()
+    if style:
+        if style not in {"auto", "path", "virtual"}:
+            raise ImproperlyConfigured(
+                f"STUDIO_S3_ADDRESSING_STYLE: expected auto, path or virtual, got {style!r}"
+            )
+        options["addressing_style"] = style
+    seconds = env_int("STUDIO_S3_URL_SECONDS", 300, minimum=1)
+    if seconds > S3_URL_SECONDS_MAX:
+        raise ImproperlyConfigured(
+            f"STUDIO_S3_URL_SECONDS: at most {S3_URL_SECONDS_MAX} (a week), got {seconds}"
+        )
+    options["querystring_expire"] = seconds
+    return options

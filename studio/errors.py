@@ -46,3 +46,23 @@ class InputError(ValueError):
     def messages(self) -> list[str]:
         """``field: message`` lines, for the command line and logs."""
         return [str(e) for e in self.errors]
+
+
+# Bidirectional embedding, override and isolate controls: invisible, and able to make a name
+# read differently from what it is ("Trojan Source"). Right-to-left text itself is fine.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot name something people pick from a list, or None when it can: it
+    must show at least one visible character and carry no control or bidi override
+    characters. Any script, emoji and joiners (ZWJ in an emoji sequence) are fine."""
+    import unicodedata
+
+    if any(ch in _BIDI_CONTROLS for ch in text):
+        return "remove the invisible right-to-left/left-to-right control characters"
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        return "remove the control characters (line breaks, tabs, NUL)"
+    if not any(unicodedata.category(ch)[0] not in "CZ" for ch in text):
+        return "use at least one visible character"
+    return None

@@ -146,3 +146,25 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.status_code or self.error}"
+
+
+class LoginAttempt(models.Model):
+    """The audit trail of sign-ins that did not succeed: a wrong password (failed) or one
+    refused unheard because the IP or the username had too many failures (refused)."""
+
+    class Outcome(models.TextChoices):
+        FAILED = "failed", "Failed"
+        REFUSED = "refused", "Refused (too many failures)"
+
+    username = models.CharField(max_length=150, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    path = models.CharField(max_length=200, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} {self.username} from {self.ip}"

@@ -11,9 +11,10 @@ job is lost but the row is not: the reconciler finds it from the database.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connections, transaction
 
 GENERATION = "generation"
 QUALITY = "quality"
@@ -45,6 +46,8 @@ STAGES: dict[str, Stage] = {
     # Webhook deliveries: each job sends the ones it names; a failed send is scheduled again by
     # studio.webhooks itself (backoff over 24 h), so RQ retries only a lost job.
     "notify": Stage(DELIVERY, "studio.webhooks.deliveries_send", "JOB_TIMEOUT_DELIVERY", (30,)),
+    # One catalogue export per job: a zip of renditions and manifests streamed to storage.
+    "export": Stage(DELIVERY, "catalogue.jobs.build_export", "JOB_TIMEOUT_EXPORT", (30, 120)),
 }
 
 
@@ -80,6 +83,31 @@ def _push(
         queue.enqueue_in(timedelta(seconds=delay), spec.job, ids, **options)
     else:
         queue.enqueue(spec.job, ids, at_front=at_front, **options)
+
+
+def fresh_connections(job):
+    """Decorate an RQ job function: database connections that died since the last job (a
+    PostgreSQL restart, a dropped link) are closed before it runs and after it fails.
+
+    A worker is not a request: Django's request signals never run there, so without this a
+    worker keeps its dead connection and fails every job until it is restarted. Connections
+    inside a transaction (a test calling the job directly) are left alone."""
+
+    @functools.wraps(job)
+    def run(*args, **kwargs):
+        _close_unusable()
+        try:
+            return job(*args, **kwargs)
+        finally:
+            _close_unusable()
+
+    return run
+
+
+def _close_unusable() -> None:
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
 
 
 def connection():

@@ -7,6 +7,7 @@ Wiring above the apps (it calls generation's and the catalogue's own reconcilers
 from __future__ import annotations
 
 from catalogue.costs import storage_costs_accrue
+from catalogue.delivery.exports import exports_reconcile
 from catalogue.services import assets_reconcile, entries_reconcile
 from generation.services import items_reconcile
 from studio.tokens import idempotency_records_expire
@@ -19,6 +20,7 @@ def reconcile() -> dict[str, int]:
         | assets_reconcile()
         | entries_reconcile()
         | webhooks_reconcile()
+        | exports_reconcile()
         | idempotency_records_expire()
         # Storage is booked a month at a time: the first run in a month books it (once).
         | {"storage_accrued": storage_costs_accrue()}

@@ -22,6 +22,7 @@ from studio.env import (
     env_int,
     env_list,
     env_str,
+    s3_options,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "studio.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -118,7 +120,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed sign-ins allowed per client IP and per username in a window, then refused (429) until
+# it ends; each failed or refused attempt is a studio.models.LoginAttempt row (studio.login).
+STUDIO_LOGIN_LIMIT = env_int("STUDIO_LOGIN_LIMIT", 5, minimum=1)
+STUDIO_LOGIN_WINDOW_SECONDS = env_int("STUDIO_LOGIN_WINDOW_SECONDS", 15 * 60, minimum=10)
+# Reverse proxies in front of the web server that append to X-Forwarded-For (0: none; the
+# client is REMOTE_ADDR). With 1, the client is the last address the proxy appended.
+STUDIO_PROXY_COUNT = env_int("STUDIO_PROXY_COUNT", 0, minimum=0)
+SESSION_COOKIE_AGE = env_int("STUDIO_SESSION_SECONDS", 12 * 3600, minimum=60)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "generation:dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -137,8 +148,17 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("STUDIO_MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
 _storage_backend = env_str("STUDIO_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+_s3_backend = "storages.backends.s3.S3Storage"
+# Shared storage for web and workers on several hosts: S3 or an S3-compatible server (MinIO)
+# when STUDIO_S3_BUCKET is set; files are private and downloads get short-lived signed URLs
+# (catalogue.delivery.files). Static files stay with whitenoise.
+_s3_bucket = (env_str("STUDIO_S3_BUCKET", "") or "").strip()
+if _s3_bucket or _storage_backend == _s3_backend:
+    _default_storage = {"BACKEND": _s3_backend, "OPTIONS": s3_options(_s3_bucket)}
+else:
+    _default_storage = {"BACKEND": _storage_backend}
 STORAGES = {
-    "default": {"BACKEND": _storage_backend},
+    "default": _default_storage,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
         if not DEBUG
@@ -148,8 +168,31 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=False)
+# --- Security (README "Security"; `manage.py check --deploy` is clean with STUDIO_TLS on) ---
+# Served over https (directly, or behind a proxy gunicorn trusts for X-Forwarded-Proto):
+# HSTS, a redirect from http, and cookies sent over https only. SECURE_COOKIES=true (the older
+# name) turns on only the secure cookies.
+STUDIO_TLS = env_bool("STUDIO_TLS", default=False)
+SESSION_COOKIE_SECURE = STUDIO_TLS or env_bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = STUDIO_TLS and env_bool("STUDIO_SSL_REDIRECT", default=True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain http
+SECURE_HSTS_SECONDS = (
+    env_int("STUDIO_HSTS_SECONDS", 365 * 24 * 3600, minimum=0) if STUDIO_TLS else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("STUDIO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env_bool("STUDIO_HSTS_PRELOAD", default=False)
+# Joining the browsers' preload list is the domain owner's decision, not a default.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# /metrics (studio.metrics): a Prometheus scraper sends "Authorization: Bearer <token>";
+# staff users may also open it in the browser. Empty: staff only.
+STUDIO_METRICS_TOKEN = env_str("STUDIO_METRICS_TOKEN", "") or ""
+# gunicorn processes `manage.py up` starts when DEBUG is off (docker: the same variable).
+STUDIO_WEB_WORKERS = env_int("STUDIO_WEB_WORKERS", 2, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("STUDIO_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
@@ -158,6 +201,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 JOB_TIMEOUT_GENERATION = env_int("STUDIO_GENERATION_JOB_TIMEOUT", 1800, minimum=10)
 JOB_TIMEOUT_QUALITY = env_int("STUDIO_QUALITY_JOB_TIMEOUT", 600, minimum=10)
 JOB_TIMEOUT_DELIVERY = env_int("STUDIO_DELIVERY_JOB_TIMEOUT", 600, minimum=10)
+# Exports (catalogue.delivery.exports): one job builds a whole zip, so it gets longer; its
+# lease is renewed after every chunk, and a lease that ran out means the worker died.
+JOB_TIMEOUT_EXPORT = env_int("STUDIO_EXPORT_JOB_TIMEOUT", 3600, minimum=10)
+STUDIO_EXPORT_LEASE_SECONDS = env_int("STUDIO_EXPORT_LEASE_SECONDS", 300, minimum=10)
+STUDIO_EXPORT_DAYS = env_int("STUDIO_EXPORT_DAYS", 7, minimum=1)
 RQ_QUEUES = {
     queues.GENERATION: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": JOB_TIMEOUT_GENERATION},
     queues.QUALITY: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": JOB_TIMEOUT_QUALITY},
@@ -178,6 +226,8 @@ STUDIO_MAX_MATRIX_ITEMS_PER_ROW = env_int("STUDIO_MAX_MATRIX_ITEMS_PER_ROW", 100
 STUDIO_MAX_CAMPAIGN_ITEMS = env_int("STUDIO_MAX_CAMPAIGN_ITEMS", 100000, minimum=1)
 STUDIO_BATCH_SIZE = env_int("STUDIO_BATCH_SIZE", 4, minimum=1)
 STUDIO_ITEM_LEASE_SECONDS = env_int("STUDIO_ITEM_LEASE_SECONDS", 3600, minimum=10)
+# The reconciler leaves queued items younger than this alone (their job is being enqueued).
+STUDIO_RECONCILE_GRACE_SECONDS = env_int("STUDIO_RECONCILE_GRACE_SECONDS", 60, minimum=1)
 STUDIO_MAX_ATTEMPTS = env_int("STUDIO_MAX_ATTEMPTS", 3, minimum=1)
 STUDIO_TORCH_THREADS = env_int("STUDIO_TORCH_THREADS", 1, minimum=1)
 STUDIO_DEVICE = env_str("STUDIO_DEVICE", "auto")
@@ -287,6 +337,21 @@ STUDIO_CONTENT_PERSON_TEMPLATES = _quality_env_list(
 # A reviewer may undo their own decision for this long (and an approval's asset is withdrawn).
 STUDIO_REVIEW_UNDO_SECONDS = env_int("STUDIO_REVIEW_UNDO_SECONDS", 600, minimum=0)
 STUDIO_REVIEW_GRID_SIZE = env_int("STUDIO_REVIEW_GRID_SIZE", 12, minimum=1)
+
+# --- Provenance in delivered files (catalogue.delivery.metadata / .signing) ---------------
+# photoshop:Credit in every file's XMP, and the organisation named in the local certificate.
+STUDIO_CREDIT = env_str("STUDIO_CREDIT", "Studio") or "Studio"
+# C2PA Content Credentials. The certificate chain (signer first) and its key are PEM file
+# paths (e.g. /run/secrets/...); checked at start-up (catalogue.checks). Unset: a local CA
+# and signer made once under STUDIO_C2PA_DIR, 0600. No TSA URL: signed offline.
+STUDIO_C2PA = env_bool("STUDIO_C2PA", default=True)
+STUDIO_C2PA_CERT_FILE = (env_str("STUDIO_C2PA_CERT_FILE", "") or "").strip()
+STUDIO_C2PA_KEY_FILE = (env_str("STUDIO_C2PA_KEY_FILE", "") or "").strip()
+# Or the PEM text itself in STUDIO_C2PA_CERT / STUDIO_C2PA_KEY (a secret store's variables).
+STUDIO_C2PA_CERT = "" if STUDIO_C2PA_CERT_FILE else (env_str("STUDIO_C2PA_CERT", "") or "")
+STUDIO_C2PA_KEY = "" if STUDIO_C2PA_KEY_FILE else (env_str("STUDIO_C2PA_KEY", "") or "")
+STUDIO_C2PA_TSA_URL = (env_str("STUDIO_C2PA_TSA_URL", "") or "").strip()
+STUDIO_C2PA_DIR = Path(env_str("STUDIO_C2PA_DIR", str(VAR_DIR / "c2pa"))).resolve()
 
 # --- Costs and budgets ----------------------------------------------------------------------
 # Every cost is a ledger entry (generation.models.CostEntry) in this one currency (ISO 4217).
@@ -401,17 +466,31 @@ STUDIO_WEBHOOK_ALLOW_PRIVATE = env_bool("STUDIO_WEBHOOK_ALLOW_PRIVATE", default=
 STUDIO_WEBHOOK_TIMEOUT_SECONDS = env_int("STUDIO_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 NINJA_PAGINATION_MAX_LIMIT = 200
 
+STUDIO_LOG_FORMAT = (env_str("STUDIO_LOG_FORMAT", "plain") or "plain").strip().lower()
+if STUDIO_LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(
+        f"STUDIO_LOG_FORMAT: expected plain or json, got {STUDIO_LOG_FORMAT!r}"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        # STUDIO_LOG_FORMAT=json: one JSON object per line, with campaign/item ids when known.
+        "json": {"()": "studio.logs.JsonFormatter"},
+    },
     "filters": {
         "quiet_403": {
             "()": "django.utils.log.CallbackFilter",
             "callback": "ext://studio.middleware.quiet_permission_denied",
         }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": STUDIO_LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # Django's defaults give "django" its own console handler (with DEBUG) on top of the

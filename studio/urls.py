@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from generation import urls as generation_urls
-from studio import account, views
+from studio import account, health, login, metrics, views
 from studio.api import api
 
 # Launching a campaign spans generation and review, so its pages are wired here, under the
@@ -20,17 +20,18 @@ generation_patterns = [
 
 admin.site.site_header = "Studio administration"
 admin.site.site_title = "Studio admin"
+# The admin's sign-in is throttled and audited like the site's (studio.login).
+admin.site.login_form = login.ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("", include((generation_patterns, generation_urls.app_name))),
     path("review/", include("review.urls")),
     path("", include("catalogue.urls")),
     path("reports/", include("catalogue.reports.urls")),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/login/", login.LoginView.as_view(), name="login"),
+    # For load balancers and Prometheus (README "Health and metrics").
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", api.urls),
     path("account/api/", account.api_access, name="api_access"),

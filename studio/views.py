@@ -96,8 +96,8 @@ def sample_csv(request: HttpRequest, name: str) -> FileResponse:
 @require_POST
 @role_required(CREATIVE, MANAGER, ADMIN)
 def campaign_trial(request: HttpRequest, pk) -> HttpResponse:
-    """Start an A/B trial of two recipes on a sample of this campaign's rows; it opens on the
-    side-by-side grid by recipe."""
+    """Start an A/B trial of two recipes (or two template versions) on a sample of this
+    campaign's rows; it opens on the side-by-side grid by recipe (or template version)."""
     campaign = get_object_or_404(Campaign.objects.select_related("quality_policy"), pk=pk)
     form = TrialForm(request.POST, campaign=campaign)
     if not form.is_valid():
@@ -109,7 +109,8 @@ def campaign_trial(request: HttpRequest, pk) -> HttpResponse:
     try:
         trial = trial_launch(
             campaign=campaign,
-            recipes=[data["recipe_a"], data["recipe_b"]],
+            recipes=data["recipes"],
+            templates=data["templates"],
             rows=data["rows"],
             seeds=data["seeds"],
             user=request.user,
@@ -118,4 +119,5 @@ def campaign_trial(request: HttpRequest, pk) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("generation:campaign", pk=campaign.pk)
     messages.success(request, f"A/B trial started: {trial.items.count()} images.")
-    return redirect(reverse("generation:campaign", args=[trial.pk]) + "?grid=recipe")
+    axis = "template" if data["templates"] else "recipe"
+    return redirect(reverse("generation:campaign", args=[trial.pk]) + f"?grid={axis}")

@@ -20,6 +20,7 @@ import ipaddress
 import json
 import secrets
 import socket
+import ssl
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -74,7 +75,18 @@ def _address_refused(address: str) -> bool:
 def target_check(url: str) -> tuple[str, str, int]:
     """(scheme, host, port) of a URL webhooks may be sent to; InputError("url") otherwise.
 
-    The host is resolved and every address checked, here and again before each send."""
+    The host is resolved and every address checked, here and again before each send (where
+    STUDIO_WEBHOOK_ALLOW_PRIVATE allows any address, it is not resolved here)."""
+    resolve = not settings.STUDIO_WEBHOOK_ALLOW_PRIVATE
+    scheme, host, port, _addresses = target_resolve(url, resolve=resolve)
+    return scheme, host, port
+
+
+def target_resolve(url: str, *, resolve: bool = True) -> tuple[str, str, int, list[str]]:
+    """(scheme, host, port, addresses): the URL's host resolved once and every address it
+    resolves to checked (InputError("url") naming the refused one). A send connects to these
+    addresses only, so a name that resolves elsewhere a moment later (DNS rebinding) cannot
+    redirect it to a private address. ``resolve=False`` checks the URL only (no addresses)."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -86,20 +98,24 @@ def target_check(url: str) -> tuple[str, str, int]:
         raise InputError("url", "must not carry a user name or password")
     port = port or (443 if parts.scheme == "https" else 80)
     host = parts.hostname
-    if settings.STUDIO_WEBHOOK_ALLOW_PRIVATE:
-        return parts.scheme, host, port
+    if not resolve:
+        return parts.scheme, host, port, []
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise InputError("url", f"the host {host!r} does not resolve") from None
-    for info in infos:
-        if _address_refused(info[4][0]):
-            raise InputError(
-                "url",
-                f"{host} resolves to {info[4][0]}, a loopback, private, link-local or "
-                "reserved address; webhooks go to public addresses only",
-            )
-    return parts.scheme, host, port
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise InputError("url", f"the host {host!r} does not resolve")
+    if not settings.STUDIO_WEBHOOK_ALLOW_PRIVATE:
+        for address in addresses:
+            if _address_refused(address):
+                raise InputError(
+                    "url",
+                    f"{host} resolves to {address}, a loopback, private, link-local or "
+                    "reserved address; webhooks go to public addresses only",
+                )
+    return parts.scheme, host, port, addresses
 
 
 def _events_check(events) -> list[str]:
@@ -243,16 +259,66 @@ class _Refused(Exception):
     pass
 
 
+def _connect_pinned(addresses: list[str], port: int, timeout: float) -> socket.socket:
+    """A TCP connection to the first of the checked addresses that answers (no resolution:
+    they are IP literals)."""
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout=timeout)
+        except OSError as exc:
+            error = exc
+    raise error or OSError("no address to connect to")
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to the name's checked addresses; the Host header is still the name."""
+
+    def __init__(self, host: str, port: int, *, addresses: list[str], **kwargs) -> None:
+        super().__init__(host, port, **kwargs)
+        self.addresses = addresses
+
+    def connect(self) -> None:
+        self.sock = _connect_pinned(self.addresses, self.port, self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to the name's checked addresses; SNI, the Host header and the certificate check
+    are for the name."""
+
+    def __init__(self, host: str, port: int, *, addresses: list[str], **kwargs) -> None:
+        super().__init__(host, port, **kwargs)
+        self.addresses = addresses
+
+    def connect(self) -> None:
+        sock = _connect_pinned(self.addresses, self.port, self.timeout)
+        try:
+            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The certificate check for HTTPS targets: the system's trusted roots, hostname checked."""
+    return ssl.create_default_context()
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    """POST once, never following a redirect; returns the status code."""
-    scheme, host, port = target_check(url)
+    """POST once, never following a redirect; returns the status code.
+
+    The host is resolved once (target_resolve) and the connection made to an address that
+    was checked, never to a second resolution's."""
+    scheme, host, port, addresses = target_resolve(url)
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     timeout = settings.STUDIO_WEBHOOK_TIMEOUT_SECONDS
-    connection_class = (
-        http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-    )
-    connection = connection_class(host, port, timeout=timeout)
+    if scheme == "https":
+        connection: http.client.HTTPConnection = _PinnedHTTPSConnection(
+            host, port, addresses=addresses, timeout=timeout, context=_tls_context()
+        )
+    else:
+        connection = _PinnedHTTPConnection(host, port, addresses=addresses, timeout=timeout)
     try:
         connection.request("POST", path, body=body, headers=headers)
         response = connection.getresponse()
@@ -338,6 +404,7 @@ def delivery_attempt(*, delivery_id) -> WebhookDelivery | None:
     return delivery
 
 
+@queues.fresh_connections
 def deliveries_send(ids) -> int:
     """The "notify" job: send each delivery named; returns how many were attempted."""
     return sum(delivery_attempt(delivery_id=pk) is not None for pk in ids)

@@ -240,6 +240,17 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(scope="session")
+def _c2pa_session_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("c2pa")
+
+
+@pytest.fixture(autouse=True)
+def _c2pa_dir(settings, _c2pa_session_dir):
+    # The local signing CA is made once per test session, never in the repository's var/.
+    settings.STUDIO_C2PA_DIR = _c2pa_session_dir
+
+
 @pytest.fixture
 def review_items(campaign):
     return route_items(campaign, to="review", count=3)

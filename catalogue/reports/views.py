@@ -16,6 +16,7 @@ from catalogue.reports import selectors, tables
 from catalogue.reports.forms import CampaignValueForm, ReportFilterForm
 from catalogue.reports.services import campaign_value_set
 from catalogue.reports.versions import KINDS, version_activate, version_lines
+from catalogue.text import csv_cell
 from generation.costs import money
 from generation.models import Campaign
 from studio.errors import InputError
@@ -29,13 +30,6 @@ PAGES = [
     ("reports:hosting", "Self-hosting or API"),
     ("reports:versions", "Versions"),
 ]
-# Spreadsheet programs run a cell that begins with one of these as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _csv(table: tables.Table, filename: str) -> HttpResponse:
@@ -44,7 +38,7 @@ def _csv(table: tables.Table, filename: str) -> HttpResponse:
     writer = csv.writer(response)
     writer.writerow(table.headers)
     for row in table.rows:
-        writer.writerow([_csv_cell(cell) for cell in row])
+        writer.writerow([csv_cell(cell) for cell in row])
     return response
 
 

@@ -41,7 +41,7 @@ from generation.services.budgets import budget_amount_check, campaign_budget_con
 from generation.services.dispatch import items_dispatch
 from generation.services.status import campaign_reopen, items_announce
 from generation.sizes import channel_size, check_size, generation_size, platform_channel
-from studio.errors import FieldError, InputError
+from studio.errors import FieldError, InputError, text_problem
 
 PURPOSE_COLUMN = "purpose"
 
@@ -116,14 +116,19 @@ class CampaignPlan:
                 known[1] += len(outputs) * n
         return [tuple(v) for v in counts.values()]
 
+    def template_for(self, cell) -> PromptTemplateVersion:
+        """The template version a cell's prompt is expanded from: the cell's, else the
+        campaign's."""
+        return cell.template or self.template_version
+
     def sample(self, limit: int) -> list[dict]:
         """The first ``limit`` images as they will be made: prompt, cell and parameters."""
         out = []
         # Seed 1 of every cell first: the first images show what the matrix varies.
         cells = sorted(self.matrix.cells(), key=lambda cell: cell.seed_index)
         for row_index, row in enumerate(self.parsed.rows):
-            prompt = render(self.template_version.body, row)
             for cell in cells:
+                prompt = render(self.template_for(cell).body, row)
                 recipe = cell.recipe or self.recipes[self.row_purposes[row_index]]
                 for output in self.outputs_for(row_index, recipe):
                     params = cell_params(_recipe_params(recipe, output.size), cell)
@@ -203,7 +208,9 @@ def campaign_plan(
 
     ``matrix`` is a variation matrix (generation.matrix): every row makes one image per
     cell and output size. Without a seeds axis a row gets ``variations`` seeds; a recipe axis
-    replaces ``recipe`` (and cannot be combined with ``recipes`` by purpose).
+    replaces ``recipe`` (and cannot be combined with ``recipes`` by purpose); a template axis
+    (versions of one template) replaces ``template_version``, its first version being the
+    campaign's, and every version's placeholders must fit the rows.
 
     ``recipe`` serves its own purpose and rows without one; ``recipes`` adds a recipe per
     purpose, which rows choose in an optional ``purpose`` CSV column. ``channels`` (names or
@@ -231,6 +238,8 @@ def campaign_plan(
                 "recipes: a recipe axis cannot be combined with recipes by purpose",
             )
         recipe = grid.recipes[0]
+    if grid.templates:
+        template_version = grid.templates[0]
     by_purpose = {recipe.purpose: recipe}
     for purpose, extra in (recipes or {}).items():
         if purpose not in Purpose.values:
@@ -243,12 +252,14 @@ def campaign_plan(
         raise InputError("size", "give either channels or a width and height, not both")
     outputs = {r.pk: _outputs(r, channels, width, height) for r in by_purpose.values()}
     parsed = parse_csv(csv_bytes, max_rows=settings.STUDIO_MAX_CSV_ROWS)
-    placeholders = template_placeholders(template_version.body, field_name="template")
-    placeholders += [
-        name
-        for name in template_placeholders(template_version.negative_prompt, field_name="template")
-        if name not in placeholders
-    ]
+    placeholders: list[str] = []
+    for version in grid.templates or [template_version]:
+        for text in (version.body, version.negative_prompt):
+            placeholders += [
+                name
+                for name in template_placeholders(text, field_name="template")
+                if name not in placeholders
+            ]
     check_rows_fit_template(parsed, placeholders)
     row_purposes, errors = [], []
     for number, row in enumerate(parsed.rows, start=1):
@@ -396,6 +407,12 @@ def campaign_submit(
     name = (name or "").strip()
     if not name:
         raise InputError("name", "a campaign needs a name")
+    if len(name) > Campaign._meta.get_field("name").max_length:
+        raise InputError(
+            "name", f"use at most {Campaign._meta.get_field('name').max_length} characters"
+        )
+    if problem := text_problem(name):
+        raise InputError("name", problem)
     if seed_policy not in SeedPolicy.values:
         raise InputError("seed_policy", f"must be one of {', '.join(SeedPolicy.values)}")
     if priority not in Priority.values:
@@ -420,6 +437,7 @@ def campaign_submit(
         base_seed = secrets.randbelow(2**31)
     loras = {r.pk: _pinned_loras(r) for r in [*plan.recipes.values(), *plan.matrix.recipes]}
     now = timezone.now()
+    template_version = plan.template_version
     with transaction.atomic():
         campaign = Campaign.objects.create(
             name=name,
@@ -445,9 +463,13 @@ def campaign_submit(
         )
         items = []
         cells = plan.matrix.cells()
-        rows = zip(plan.parsed.rows, plan.prompts(), plan.row_purposes, strict=True)
-        for row_index, (row, prompt, purpose) in enumerate(rows):
-            negative = render(template_version.negative_prompt, row)
+        rows = zip(plan.parsed.rows, plan.row_purposes, strict=True)
+        for row_index, (row, purpose) in enumerate(rows):
+            # Each version's prompt once per row: a template axis compares them.
+            prompts = {
+                version.pk: (render(version.body, row), render(version.negative_prompt, row))
+                for version in {plan.template_for(cell) for cell in cells}
+            }
             # One seed per (row, seed index), shared by every cell with that index: the same
             # rows and seeds are compared across recipes, LoRA weights and parameters.
             seeds: dict[int, int] = {}
@@ -461,6 +483,8 @@ def campaign_submit(
                         chosen, seed_policy, base_seed, row_index, cell.seed_index
                     )
                 pinned = cell_loras(loras[chosen.pk], cell, plan.matrix.lora_versions)
+                version = plan.template_for(cell)
+                prompt, negative = prompts[version.pk]
                 # Every channel of a cell shares its seed: the same picture, reframed.
                 for output in plan.outputs_for(row_index, chosen):
                     items.append(
@@ -473,6 +497,7 @@ def campaign_submit(
                             target_height=output.target[1] if output.target else None,
                             purpose=purpose,
                             recipe=chosen,
+                            template_version=version,
                             row_data=row,
                             prompt=prompt,
                             negative_prompt=negative,
@@ -521,6 +546,7 @@ def item_regenerate(*, item: Item, seed: int | None = None) -> Item:
             target_height=item.target_height,
             purpose=item.purpose,
             recipe_id=item.recipe_id,
+            template_version_id=item.template_version_id,
             row_data=item.row_data,
             prompt=item.prompt,
             negative_prompt=item.negative_prompt,

@@ -193,7 +193,11 @@ def _store_generated(item: Item, result) -> bool:
         run["provider"] = result.extra
     charges = image_charges(item=item, result=result)
     with transaction.atomic():
-        updated = Item.objects.filter(pk=item.pk, status=Item.Status.RUNNING).update(
+        # Fenced by the attempt: a worker whose lease expired (the item was claimed again)
+        # must not commit over the attempt that now owns the item.
+        updated = Item.objects.filter(
+            pk=item.pk, status=Item.Status.RUNNING, attempts=item.attempts
+        ).update(
             status=Item.Status.SCORING,
             image=name,
             run=run,
@@ -208,7 +212,23 @@ def _store_generated(item: Item, result) -> bool:
         _record_cost(item, charges)
         if updated:
             items_announce(item_ids=[item.pk])
+            if item.attempts > 1:
+                transaction.on_commit(lambda: _delete_earlier_attempts(item, keep=name))
         else:
             # The lease expired and the reconciler handed the item on: drop our copy.
             transaction.on_commit(lambda: default_storage.delete(name))
     return bool(updated)
+
+
+def _delete_earlier_attempts(item: Item, *, keep: str) -> None:
+    """Files an earlier attempt stored but never committed (its worker was killed between
+    writing the PNG and its commit): the fence above means they can never be committed now."""
+    folder = f"items/{item.campaign_id}"
+    try:
+        _, files = default_storage.listdir(folder)
+    except (FileNotFoundError, NotImplementedError):
+        return
+    for filename in files:
+        name = f"{folder}/{filename}"
+        if filename.startswith(str(item.pk)) and name != keep:
+            default_storage.delete(name)

@@ -58,6 +58,7 @@ def item_attribution(item_id) -> Attribution:
             "recipe_id",
             "campaign__recipe_id",
             "base_model_id",
+            "template_version_id",
             "campaign__template_version_id",
             "loras",
         )
@@ -73,7 +74,7 @@ def item_attribution(item_id) -> Attribution:
         campaign_id=row["campaign_id"],
         recipe_id=row["recipe_id"] or row["campaign__recipe_id"],
         base_model_id=row["base_model_id"],
-        template_version_id=row["campaign__template_version_id"],
+        template_version_id=row["template_version_id"] or row["campaign__template_version_id"],
         lora_versions=tuple(sorted(int(lora["id"]) for lora in loras if lora.get("id"))),
         loras=tuple(f"{lora['name']}:{lora['version']}" for lora in loras),
     )

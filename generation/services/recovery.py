@@ -38,7 +38,7 @@ def items_reconcile() -> dict[str, int]:
         counts["expired"] = len(expired)
 
     connection = queues.connection()
-    grace = now - timedelta(seconds=60)
+    grace = now - timedelta(seconds=settings.STUDIO_RECONCILE_GRACE_SECONDS)
     # Items of paused campaigns wait for campaign_resume, which enqueues them itself.
     queued = list(
         Item.objects.filter(

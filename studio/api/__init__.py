@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from studio.api import campaigns, catalogue, items, registry, reports, review, webhooks
+from studio.api import campaigns, catalogue, exports, items, registry, reports, review, webhooks
 from studio.api.core import BrowserSession, TokenAuth, install_handlers
 
 api = NinjaAPI(
@@ -28,4 +28,5 @@ api.add_router("", registry.reports)
 api.add_router("", reports.router)
 api.add_router("", review.router)
 api.add_router("", catalogue.router)
+api.add_router("", exports.router)
 api.add_router("", webhooks.router)

@@ -30,6 +30,7 @@ from generation.services import (
     campaign_set_priority,
 )
 from studio.api.core import (
+    IDEMPOTENCY_OPENAPI,
     MAX_LIMIT,
     Page,
     Strict,
@@ -178,6 +179,80 @@ def campaign_get(request, campaign_id: str):
 Cell = str | int | float | bool | None
 
 
+class LoraSetIn(Strict):
+    name: str = Field("", max_length=100)
+    weights: dict[str, float] = Field(..., description="LoRA NAME or NAME:VERSION -> weight.")
+
+
+class MatrixIn(Strict):
+    """A variation matrix (the page's axes): every axis optional, unknown axes refused."""
+
+    mode: str = Field("product", description="product (every combination) or zip (pair up).")
+    seeds: int | list[int] | None = Field(
+        None, description="Seeds per row (a count) or a list of seeds; replaces variations."
+    )
+    loras: dict[str, list[float]] | None = Field(
+        None, description='Every combination of weights: {"style-a": [0.4, 0.8]}.'
+    )
+    lora_sets: list[LoraSetIn] | None = Field(None, description="Named LoRA combinations.")
+    recipes: list[str | int] | None = Field(
+        None, description="Recipes compared on the same rows and seeds: NAME:VERSION or ids."
+    )
+    templates: list[str | int] | None = Field(
+        None,
+        description="Versions of one prompt template compared on the same rows and seeds: "
+        '"NAME vN", "NAME:N" or ids; replaces template.',
+    )
+    template: list[str | int] | None = Field(None, description="The same as templates.")
+    guidance: list[float] | None = Field(None, description="Guidance scales.")
+    steps: list[int] | None = Field(None, description="Step counts.")
+
+
+# The page's matrix fields -> where the API's body has them.
+_MATRIX_LOCS = {
+    "lora_matrix": ["body", "matrix", "loras"],
+    "matrix_recipes": ["body", "matrix", "recipes"],
+    "matrix_templates": ["body", "matrix", "templates"],
+    "guidance": ["body", "matrix", "guidance"],
+    "steps": ["body", "matrix", "steps"],
+    "matrix_mode": ["body", "matrix"],
+}
+
+
+class _MatrixForm(CampaignForm):
+    """The page's form with the matrix from the API body (a JSON object, or its text in a
+    multipart field) instead of the page's axis fields; the same validation follows."""
+
+    def __init__(self, *args, matrix: dict | str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.api_matrix = matrix
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.api_matrix:
+            self.matrix = self.api_matrix
+        return data
+
+
+def _has_seeds(matrix) -> bool:
+    if isinstance(matrix, str):
+        return '"seeds"' in matrix
+    return "seeds" in matrix
+
+
+def _matrix_errors(errors: list[dict], matrix) -> list[dict]:
+    """Name the matrix's own fields in the errors of a request that sent one."""
+    if not matrix:
+        return errors
+    for error in errors:
+        field = error["loc"][1] if len(error["loc"]) > 1 else ""
+        if field in _MATRIX_LOCS:
+            error["loc"] = list(_MATRIX_LOCS[field])
+        elif field == "variations" and _has_seeds(matrix):
+            error["loc"] = ["body", "matrix", "seeds"]
+    return errors
+
+
 class CampaignIn(Strict):
     name: str = Field(..., max_length=200)
     template: int = Field(..., description="A prompt template version id (an active one).")
@@ -196,6 +271,9 @@ class CampaignIn(Strict):
     thumbnail_recipe: int | None = None
     approve_at: float | None = Field(None, ge=0, le=1)
     reject_below: float | None = Field(None, ge=0, le=1)
+    matrix: MatrixIn | None = Field(
+        None, description="A variation matrix; its seeds axis replaces variations."
+    )
 
 
 class CampaignCsvIn(Schema):
@@ -213,6 +291,9 @@ class CampaignCsvIn(Schema):
     csv_encoding: str = "auto"
     approve_at: float | None = None
     reject_below: float | None = None
+    matrix: str = Field(
+        "", max_length=20000, description="A variation matrix as JSON text (see CampaignIn)."
+    )
 
 
 def _rows_csv(rows: list[dict]) -> bytes:
@@ -239,7 +320,7 @@ def _launch(request, form: CampaignForm, *, csv_field: str = "csv_file") -> tupl
             form.add_input_error(exc)
         else:
             return 201, _campaign_detail(campaign_or_404(campaign.pk))
-    errors = form_errors(form)
+    errors = _matrix_errors(form_errors(form), getattr(form, "api_matrix", None))
     for error in errors:
         if error["loc"] == ["body", "csv_file"]:
             error["loc"] = ["body", csv_field]
@@ -252,6 +333,7 @@ def _launch(request, form: CampaignForm, *, csv_field: str = "csv_file") -> tupl
     response={201: CampaignOut},
     summary="Create a campaign from JSON rows (Idempotency-Key honoured)",
     auth=scoped("campaigns:write"),
+    openapi_extra=IDEMPOTENCY_OPENAPI,
 )
 @idempotent
 def campaign_create(request, payload: CampaignIn):
@@ -261,12 +343,13 @@ def campaign_create(request, payload: CampaignIn):
 
 def _json_form(payload: CampaignIn) -> CampaignForm:
     """The page's form, filled from a JSON body (its rows become the CSV it reads)."""
-    data = payload.model_dump(exclude={"rows", "channels"})
+    data = payload.model_dump(exclude={"rows", "channels", "matrix"})
     fields = MultiValueDict(
         {k: ["" if v is None else str(v)] for k, v in data.items()} | {"channels": payload.channels}
     )
     upload = SimpleUploadedFile("rows.csv", _rows_csv(payload.rows), content_type="text/csv")
-    return CampaignForm(fields, MultiValueDict({"csv_file": [upload]}))
+    matrix = payload.matrix.model_dump(exclude_none=True) if payload.matrix else None
+    return _MatrixForm(fields, MultiValueDict({"csv_file": [upload]}), matrix=matrix)
 
 
 class EstimateLineOut(Schema):
@@ -324,7 +407,7 @@ def campaign_estimate_get(request, payload: CampaignIn):
                     for line in estimate.lines
                 ],
             }
-    errors = form_errors(form)
+    errors = _matrix_errors(form_errors(form), form.api_matrix)
     for error in errors:
         if error["loc"] == ["body", "csv_file"]:
             error["loc"] = ["body", "rows"]
@@ -336,6 +419,7 @@ def campaign_estimate_get(request, payload: CampaignIn):
     response={201: CampaignOut},
     summary="Create a campaign from an uploaded CSV (multipart; Idempotency-Key honoured)",
     auth=scoped("campaigns:write"),
+    openapi_extra=IDEMPOTENCY_OPENAPI,
 )
 @idempotent
 def campaign_create_csv(request, csv_file: File[UploadedFile], fields: Form[CampaignCsvIn]):
@@ -346,7 +430,7 @@ def campaign_create_csv(request, csv_file: File[UploadedFile], fields: Form[Camp
     for name, value in fields.model_dump().items():
         if name not in data and value is not None:
             data[name] = str(value)
-    return _launch(request, CampaignForm(data, request.FILES))
+    return _launch(request, _MatrixForm(data, request.FILES, matrix=fields.matrix.strip()))
 
 
 class PriorityIn(Strict):

@@ -21,6 +21,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
@@ -278,6 +279,22 @@ def keyset_page(queryset, *, order: tuple[str, ...], cursor: str | None, limit: 
 
 # --- Idempotency-Key -------------------------------------------------------------------------
 
+# The header in the OpenAPI document: ``openapi_extra=IDEMPOTENCY_OPENAPI`` on each route that
+# ``idempotent`` wraps (ninja adds these parameters to the operation's own).
+IDEMPOTENCY_OPENAPI = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": "Idempotency-Key",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 200},
+            "description": "Any unique string (e.g. a UUID) per logical request: a retry with "
+            "the same key and body returns the first answer (with `Idempotent-Replayed: true`), "
+            "also while the first is still running; the same key with another body is a 422.",
+        }
+    ]
+}
+
 
 def _json_response(status: int, data, content_type: str = "application/json") -> HttpResponse:
     return HttpResponse(
@@ -313,7 +330,7 @@ def idempotent(view):
         except BaseException:
             record.delete()  # nothing was answered: a retry may run it
             raise
-        data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+        data = _storable(json.loads(json.dumps(data, cls=DjangoJSONEncoder)))
         IdempotencyRecord.objects.filter(pk=record.pk).update(status_code=status, response=data)
         return _json_response(status, data, PROBLEM if status >= 400 else "application/json")
 
@@ -323,12 +340,28 @@ def idempotent(view):
     return wrapped
 
 
+def _storable(data):
+    """The answer as PostgreSQL's jsonb stores it: a NUL or a lone surrogate (echoed from a
+    bad request in an error message) becomes U+FFFD."""
+    if isinstance(data, str):
+        return data.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+    if isinstance(data, list):
+        return [_storable(v) for v in data]
+    if isinstance(data, dict):
+        return {_storable(k): _storable(v) for k, v in data.items()}
+    return data
+
+
 def _request_digest(request) -> str:
     """What makes two requests the same: the JSON body, or a multipart form's fields and
     files (not its random boundary)."""
     digest = hashlib.sha256(request.method.encode())
     if request.content_type == "multipart/form-data":
-        for name, values in sorted(request.POST.lists()):
+        try:
+            fields = sorted(request.POST.lists())
+        except MultiPartParserError:
+            raise InputError("body", "is not a valid multipart form") from None
+        for name, values in fields:
             digest.update(json.dumps([name, values]).encode())
         for name, upload in sorted(request.FILES.items()):
             upload.seek(0)

@@ -10,7 +10,7 @@ from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
 from studio import webhooks
-from studio.api.core import idempotent, keyset_page, require, scoped
+from studio.api.core import IDEMPOTENCY_OPENAPI, idempotent, keyset_page, require, scoped
 from studio.models import WebhookDelivery, WebhookSubscription
 from studio.roles import ADMIN, has_role
 
@@ -159,6 +159,7 @@ def subscriptions_list(request, cursor: str | None = None, limit: int = Query(50
     response={201: SubscriptionOut},
     summary="Subscribe (the answer shows the signing secret, once)",
     auth=scoped(SCOPE),
+    openapi_extra=IDEMPOTENCY_OPENAPI,
 )
 @idempotent
 def subscription_create(request, payload: SubscriptionIn):

@@ -53,5 +53,13 @@ def page(browser):
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(15_000)
+    # Anything the Content-Security-Policy blocked (an inline script, an injected <style>)
+    # fails the test that met it: the pages must work under the policy, not around it.
+    blocked: list[str] = []
+    page.on(
+        "console",
+        lambda msg: blocked.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
     yield page
     context.close()
+    assert blocked == [], "blocked by the Content-Security-Policy"

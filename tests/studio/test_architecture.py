@@ -28,6 +28,9 @@ STUDIO_WIRING = {
     "studio.management.commands.up",
     "studio.management.commands.campaign_create",
     "studio.management.commands.items_reconcile",
+    "studio.metrics",
+    "studio.management.commands.backup",
+    "studio.management.commands.restore",
     "studio.api",
     "studio.api.core",
     "studio.api.campaigns",
@@ -36,6 +39,7 @@ STUDIO_WIRING = {
     "studio.api.reports",
     "studio.api.review",
     "studio.api.catalogue",
+    "studio.api.exports",
     "studio.api.webhooks",
 }
 

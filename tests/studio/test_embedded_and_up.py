@@ -8,6 +8,7 @@ processes under test own their database.
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import re
 import shutil
@@ -113,11 +114,11 @@ def _python(env: dict[str, str], code: str) -> subprocess.Popen[str]:
 class Up:
     """A running `manage.py up`, its output in a file."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
         self.port = _free_port()
         self.log = log
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "up", "--port", str(self.port)],
+            [sys.executable, "manage.py", "up", "--port", str(self.port), *args],
             cwd=REPO,
             env=env,
             stdout=log.open("w"),
@@ -297,6 +298,29 @@ def test_up_runs_studio_stops_cleanly_and_comes_back_with_its_data(var_dir: Path
         _assert_all_gone(var_dir, [child.pid for child in children])
     finally:
         again.kill()
+
+
+def test_up_without_debug_serves_through_gunicorn_and_answers_healthz(var_dir: Path) -> None:
+    env = _env(var_dir)
+    env.update(DEBUG="false", STUDIO_WEB_WORKERS="2")
+    up = Up(env, var_dir.parent / "up-prod.log", "--no-workers")
+    try:
+        up.wait_until_serving()
+        commands = [" ".join(child.cmdline()) for child in up.children()]
+        assert any("gunicorn studio.wsgi:application" in c and "--workers 2" in c for c in commands)
+        assert not any("runserver" in c for c in commands), commands
+        with urllib.request.urlopen(up.url + "healthz", timeout=10) as resp:
+            body = json.loads(resp.read())
+            assert resp.status == 200
+        assert body["database"]["ok"] and body["redis"]["ok"]
+        # whitenoise serves the collected static files under gunicorn as well.
+        with urllib.request.urlopen(up.url + "static/studio/studio.js", timeout=10) as resp:
+            assert resp.status == 200
+        child_pids = [child.pid for child in up.children()]
+        assert up.stop(signal.SIGTERM) == 0, up.output()
+        _assert_all_gone(var_dir, child_pids)
+    finally:
+        up.kill()
 
 
 def test_up_refuses_a_port_that_is_taken_and_stops_what_it_started(var_dir: Path) -> None:

@@ -23,6 +23,7 @@ ROLE_PAGES = [
     "api_access",
     "generation:budgets",
     "reports:overview",
+    "catalogue:exports",
 ]
 # The Django admin and the queue dashboard check is_staff, which the admin role grants.
 STAFF_PAGES = ["admin:index", "django_rq:home"]
@@ -46,9 +47,12 @@ def _nav_hrefs(html: str) -> set[str]:
 @pytest.mark.parametrize(
     ("persona", "expected"),
     [
-        ("creative", {"generation:campaign_create"}),
+        ("creative", {"generation:campaign_create", "catalogue:exports"}),
         ("reviewer", {"review:queue", "review:grid", "review:stats"}),
-        ("manager", {"review:stats", "generation:budgets", "reports:overview"}),
+        (
+            "manager",
+            {"review:stats", "generation:budgets", "reports:overview", "catalogue:exports"},
+        ),
         (
             "admin_user",
             {
@@ -58,6 +62,7 @@ def _nav_hrefs(html: str) -> set[str]:
                 "review:stats",
                 "generation:budgets",
                 "reports:overview",
+                "catalogue:exports",
                 "admin:index",
                 "django_rq:home",
             },
@@ -71,6 +76,7 @@ def _nav_hrefs(html: str) -> set[str]:
                 "review:stats",
                 "generation:budgets",
                 "reports:overview",
+                "catalogue:exports",
                 "admin:index",
                 "django_rq:home",
             },

@@ -48,6 +48,11 @@ class Command(BaseCommand):
         matrix.add_argument(
             "--recipes", help="Compare recipes on the same rows and seeds: a,b or name:version."
         )
+        matrix.add_argument(
+            "--templates",
+            help='Compare versions of one prompt template on the same rows and seeds: "NAME v1, '
+            "NAME v2\", NAME:1,NAME:2 or version ids (the first is the campaign's template).",
+        )
         matrix.add_argument("--guidance", help="Guidance scales, e.g. 5,7.5.")
         matrix.add_argument("--steps", help="Step counts, e.g. 20,30.")
         matrix.add_argument(
@@ -129,6 +134,9 @@ def _matrix(opts) -> dict:
             matrix[axis] = opts[option]
     if opts.get("steps"):
         matrix["steps"] = opts["steps"]
+    if opts.get("templates"):
+        matrix.pop("template", None)
+        matrix["templates"] = opts["templates"]
     if opts.get("zip"):
         matrix["mode"] = "zip"
     return matrix

@@ -40,6 +40,7 @@ WORKER_CLASS = "rq.worker.SimpleWorker"
 RECONCILE_EVERY_SECONDS = 60
 STOP_GRACE_SECONDS = 10
 WEB_READY_SECONDS = 120
+WEB_TIMEOUT_SECONDS = 60  # a gunicorn worker silent this long is restarted
 _STATIC_STAMP = ".studio-collected"
 _PR_SET_PDEATHSIG = 1
 
@@ -188,10 +189,7 @@ class Command(BaseCommand):
 
     def _start_children(self, host: str, port: int, *, workers: bool) -> None:
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        # runserver is enough for the embedded single-machine default; whitenoise serves the
-        # static files. Deployments run gunicorn (docker/).
-        self._spawn("web", [*manage, "runserver", "--noreload", address])
+        self._spawn("web", web_command(host, port))
         if workers:
             for queue in QUEUES:
                 self._spawn(
@@ -285,6 +283,32 @@ class Command(BaseCommand):
             # Also reaps leftovers in the group (a worker's scheduler process).
             _signal_group(child.process, signal.SIGKILL)
             child.process.wait()
+
+
+def web_command(host: str, port: int) -> list[str]:
+    """The web server's command line: Django's development server only with DEBUG on (it
+    reloads nothing here, but shows tracebacks); otherwise gunicorn with
+    STUDIO_WEB_WORKERS processes. whitenoise serves the static files either way."""
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if settings.DEBUG:
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+        return [sys.executable, manage, "runserver", "--noreload", address]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "studio.wsgi:application",
+        "--bind",
+        address,
+        "--workers",
+        str(settings.STUDIO_WEB_WORKERS),
+        "--timeout",
+        str(WEB_TIMEOUT_SECONDS),
+        "--graceful-timeout",
+        str(STOP_GRACE_SECONDS - 2),
+        "--access-logfile",
+        "-",
+    ]
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
