@@ -341,9 +341,7 @@ def main() -> None:
             print(
                 f"  {size:>6} assets  {figures['files']:>6} exported  "
                 f"{figures['zip_bytes'] / 2**20:8.1f} MiB zip  {figures['seconds']:7.1f} s  "
-                f"peak RSS {figures['peak_rss_kib'] / 1024:6.1f} MiB "
-                f"(+{(figures['peak_rss_kib'] - figures['rss_before_kib']) / 1024:.1f} MiB "
-                f"while exporting)  {figures['status']}"
+                f"peak RSS {figures['peak_rss_kib'] / 1024:6.1f} MiB  {figures['status']}"
             )
         if len(peaks) >= 2:
             spread = max(peaks) / min(peaks) - 1

@@ -43,7 +43,11 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
     else:
         form = CampaignForm(user=request.user)
     return render(
-        request, "generation/campaign_create.html", {"form": form, "samples": SAMPLE_CSVS}
+        request,
+        "generation/campaign_create.html",
+        {"form": form, "samples": SAMPLE_CSVS},
+        # Shown again after a POST only with errors: a 400 names them, nothing was created.
+        status=400 if request.method == "POST" else 200,
     )
 
 

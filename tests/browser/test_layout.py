@@ -114,14 +114,14 @@ def test_error_pages_and_empty_states_draw_svg_icons_not_emoji(live_server, open
 @pytest.mark.parametrize(
     ("roles", "links"),
     [
-        (("creative",), ["Dashboard", "New campaign", "Catalogue", "API"]),
+        (("creative",), ["Dashboard", "New campaign", "Catalogue", "Exports", "API"]),
         (
             ("reviewer",),
             ["Dashboard", "Review queue", "Review grid", "Reviewer stats", "Catalogue", "API"],
         ),
         (
             ("manager",),
-            ["Dashboard", "Reviewer stats", "Reports", "Budgets", "Catalogue", "API"],
+            ["Dashboard", "Reviewer stats", "Reports", "Budgets", "Catalogue", "Exports", "API"],
         ),
     ],
     ids=["creative", "reviewer", "manager"],

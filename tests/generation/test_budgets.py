@@ -250,7 +250,7 @@ def test_create_over_this_months_budget_asks_then_creates_when_confirmed(
     )
     page = asked.content.decode()
 
-    assert asked.status_code == 200
+    assert asked.status_code == 400
     assert "over what is left of this month&#x27;s budget (£3.00 of £3.00)" in page
     assert 'name="budget_confirm"' in page
     assert not Campaign.objects.exists()
@@ -273,7 +273,7 @@ def test_a_bad_cap_on_the_new_campaign_form_is_shown_on_its_field(
         form_data(template_version, recipe, products_csv, budget_cap="12.345"),
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "at most two decimal places (GBP), got 12.345" in response.content.decode()
     assert not Campaign.objects.exists()
 

@@ -184,7 +184,7 @@ def test_a_file_the_chosen_encoding_cannot_read_is_an_error_on_the_file(
         form_data(template_version, recipe, csv, csv_encoding="utf-8"),
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert response.context["form"].errors["csv_file"] == [
         "line 2 is not valid UTF-8 (byte 48); choose its encoding under Encoding, or save the "
         "file as UTF-8"
@@ -234,7 +234,7 @@ def test_a_failed_create_keeps_the_file_so_the_next_create_needs_no_new_upload(
     kept = first.context["form"].kept
     page = first.content.decode()
 
-    assert first.status_code == 200
+    assert first.status_code == 400
     assert "Using <strong>products.csv</strong> (uploaded) — choose another file" in page
     assert f'name="csv_token" value="{kept.token}"' in page
     assert default_storage.open(kept.path).read() == products_csv
@@ -311,7 +311,7 @@ def post_with_token(client, template_version, recipe, token: str):
 def test_a_forged_token_is_a_field_error(creative_client, template_version, recipe, token):
     response = post_with_token(creative_client, template_version, recipe, token)
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert response.context["form"].errors["csv_file"] == [
         "The kept file is not one of your uploads; attach the CSV file again."
     ]
@@ -350,7 +350,7 @@ def test_a_kept_file_deleted_meanwhile_is_a_field_error(
 
     response = post_with_token(creative_client, template_version, recipe, kept.token)
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert response.context["form"].errors["csv_file"] == [
         "The file kept from your last try is gone; attach the CSV file again."
     ]

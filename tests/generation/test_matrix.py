@@ -389,7 +389,7 @@ def test_create_with_zip_of_different_lengths_shows_the_error_and_writes_nothing
         page_form(template_version, recipe, guidance="5,7", steps="10,20,30", matrix_mode="zip"),
     )
     page = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "zip pairs values up" in page and "guidance scales 2" in page
     assert not Campaign.objects.exists()
 

@@ -317,7 +317,7 @@ def test_the_create_page_compares_template_versions_and_refuses_two_templates(
         )
 
     bad = post([versions[0], other])
-    assert bad.status_code == 200  # the form again, the error on its field
+    assert bad.status_code == 400  # the form again, the error on its field
     assert "compare versions of one template" in bad.content.decode()
     assert Campaign.objects.count() == 0
     good = post(list(versions))

@@ -194,7 +194,7 @@ def test_a_bad_csv_is_shown_as_a_form_error_naming_row_and_column(
         reverse("generation:campaign_create"), form_data(template_version, recipe, csv)
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert message in response.content.decode()
     assert Campaign.objects.count() == 0
     assert Item.objects.count() == 0
@@ -208,7 +208,7 @@ def test_thresholds_in_the_wrong_order_are_a_form_error(
         form_data(template_version, recipe, products_csv, approve_at="0.3", reject_below="0.6"),
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "0.6 is above approve_at 0.3" in response.content.decode()
     assert Campaign.objects.count() == 0
 
@@ -223,7 +223,7 @@ def test_too_many_variations_are_refused(
         form_data(template_version, recipe, products_csv, variations=5),
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "less than or equal to 4" in response.content.decode()
     assert Campaign.objects.count() == 0
 
@@ -238,7 +238,7 @@ def test_an_upload_over_the_size_cap_is_refused(
         reverse("generation:campaign_create"), form_data(template_version, recipe, big)
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "the limit is 1,024 bytes" in response.content.decode()
     assert Campaign.objects.count() == 0
 
@@ -495,7 +495,7 @@ def test_a_channel_the_model_cannot_make_is_a_form_error(
         form_data(template_version, recipe, products_csv, custom_size="4000x500"),
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "more elongated than 4:1" in response.content.decode()
     assert Campaign.objects.count() == 0
 

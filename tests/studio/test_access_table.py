@@ -115,7 +115,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "generation:campaign": ("302 403 200 200 200 200", "405 405 405 405 405 405"),
     "generation:campaign_action": ("405 405 405 405 405 405", "302 403 302 403 403 302"),
     "generation:campaign_budget": ("405 405 405 405 405 405", "302 403 403 403 302 302"),
-    "generation:campaign_create": ("302 403 200 403 403 200", "302 403 200 403 403 200"),
+    "generation:campaign_create": ("302 403 200 403 403 200", "302 403 400 403 403 400"),
     "generation:campaign_preview": ("405 405 405 405 405 405", "302 403 200 403 403 200"),
     "generation:campaign_priority": ("405 405 405 405 405 405", "302 403 302 403 403 302"),
     "generation:campaign_promote": ("405 405 405 405 405 405", "302 403 403 403 302 302"),

@@ -42,9 +42,8 @@ def _create(client, template_version, recipe, csv: bytes, **overrides):
 
 
 def _form_refused(response, field: str) -> str:
-    """The New campaign page shows its form again with the field's error. It answers 200
-    there, not 400 (the page's own convention, which its tests and htmx rely on)."""
-    assert response.status_code == 200
+    """The New campaign page shows its form again with the field's error, as a 400."""
+    assert response.status_code == 400
     errors = response.context["form"].errors
     assert field in errors, errors
     return " ".join(errors[field])
