@@ -1,4 +1,5 @@
-"""Items over the API: lists in row order, one item with its provenance, its image."""
+"""Items over the API: lists in row order, one item with its provenance, its image and its
+renditions."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from django.http import FileResponse, Http404
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
+from catalogue.delivery.files import file_response
+from catalogue.delivery.views import rendition_download_name
+from catalogue.models import Rendition
 from generation.models import Item
 from generation.selectors import campaign_items
 from studio.api.campaigns import campaign_or_404
@@ -41,6 +45,9 @@ class ItemOut(Schema):
     provenance: dict | None = None
     review: dict | None = None
     asset: str | None = None
+    # Its asset's renditions, one per channel: {"channel", "width", "height", "format",
+    # "upscaled", "upscale", "watermarked", "signed", "sha256", "bytes", "url"}.
+    renditions: list[dict] | None = None
 
 
 class ItemPage(Page):
@@ -93,6 +100,22 @@ def _item(item: Item, *, detail: bool = False) -> dict:
             else None
         )
         out["asset"] = str(asset.pk) if asset is not None else None
+        out["renditions"] = [
+            {
+                "channel": r.channel,
+                "width": r.width,
+                "height": r.height,
+                "format": r.format,
+                "upscaled": r.upscaled,
+                "upscale": r.upscale,
+                "watermarked": r.watermarked,
+                "signed": r.signed,
+                "sha256": r.sha256,
+                "bytes": r.bytes,
+                "url": f"/api/v1/items/{item.pk}/renditions/{r.channel}",
+            }
+            for r in (asset.renditions.order_by("channel") if asset is not None else [])
+        ]
     return out
 
 
@@ -165,3 +188,23 @@ def item_image(request, item_id: str):
     except OSError:
         raise Http404 from None
     return FileResponse(handle, content_type="image/png", filename=f"{item.pk}.png")
+
+
+@router.get(
+    "/items/{uuid:item_id}/renditions/{channel}",
+    summary="One of the item's delivered renditions (a channel, e.g. instagram or 1600x900)",
+    auth=scoped("catalogue:read"),
+)
+def item_rendition(request, item_id: str, channel: str):
+    require(request, "catalogue:read")
+    item = _item_or_404(item_id)
+    asset = getattr(item, "asset", None)
+    if asset is None:
+        raise HttpError(404, "this item has no published asset")
+    # As the page's download: a withdrawn asset's files are for admins only.
+    if asset.status == "withdrawn" and not has_role(request.auth.user, ADMIN):
+        raise Http404
+    rendition = Rendition.objects.filter(asset=asset, channel=channel.strip().lower()).first()
+    if rendition is None:
+        raise HttpError(404, f"no rendition for channel {channel!r} (yet)")
+    return file_response(rendition.file.name, download_name=rendition_download_name(rendition))

@@ -132,3 +132,26 @@ def test_a_bad_report_filter_is_a_problem_naming_it(manager_api, db):
 
 def test_reports_need_the_reports_scope(creative_api, db):
     assert_problem(creative_api.get("/reports/overview"), 403)
+
+
+def test_an_items_renditions_are_listed_and_downloaded(creative_api, asset, admin_user):
+    from catalogue.jobs import sync_assets
+    from catalogue.services import asset_withdraw
+
+    sync_assets([str(asset.item_id)])
+
+    item = creative_api.get(f"/items/{asset.item_id}").json()
+    (rendition,) = item["renditions"]
+    assert rendition["channel"] == "web-thumbnail" and rendition["upscaled"]
+    path = rendition["url"].removeprefix("/api/v1")
+    download = creative_api.get(path)
+    assert download.status_code == 200
+    body = b"".join(download.streaming_content)
+    import hashlib
+
+    assert hashlib.sha256(body).hexdigest() == rendition["sha256"]
+    assert "attachment" in download["Content-Disposition"]
+    assert creative_api.get(f"/items/{asset.item_id}/renditions/tiktok").status_code == 404
+
+    asset_withdraw(asset=asset, user=admin_user)
+    assert creative_api.get(path).status_code == 404
