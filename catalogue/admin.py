@@ -12,6 +12,7 @@ from catalogue.services import (
     asset_withdraw,
     entries_sync,
 )
+from studio.admin import ReadOnlyAdmin
 from studio.errors import InputError
 
 # Only what a person may correct; provenance and the image itself are never edited. Status
@@ -93,17 +94,6 @@ class AssetAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         # Tags and rights are part of the catalogue's entry, which is refreshed explicitly.
         entries_sync(item_ids=[obj.item_id])
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Delivery rows are written by the delivery stage and the campaign's delivery page,
-    which validate; the admin only shows them."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Delivery)

@@ -36,6 +36,7 @@ from generation.models import (
 )
 from generation.prompts import template_placeholders
 from generation.sizes import check_size
+from studio.admin import ReadOnlyAdmin
 from studio.errors import InputError
 
 
@@ -565,7 +566,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Item)
-class ItemAdmin(admin.ModelAdmin):
+class ItemAdmin(ReadOnlyAdmin):
     list_display = [
         "__str__",
         "status",
@@ -583,28 +584,6 @@ class ItemAdmin(admin.ModelAdmin):
     search_fields = ["prompt", "=id", "job_id"]
     list_select_related = ["campaign"]
     raw_id_fields = ["campaign", "base_model", "recipe"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by services (the ledger, budgets' alerts): admins look, never edit."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(CostEntry)
