@@ -67,6 +67,7 @@ MANIFEST_COLUMNS = [
     "title",
     "row",
     "variation",
+    "axes",
     "channel",
     "width",
     "height",
@@ -402,8 +403,8 @@ class _Build:
         total = assets.count()
         _mine(self.export).update(total=total)
         ordered = (
-            assets.select_related("item")
-            .defer("provenance", "delivery", "prompt")  # large, and not in the manifests
+            assets.select_related("item", "item__entry")
+            .defer("provenance", "delivery", "prompt", "item__entry__search_vector")  # large
             .prefetch_related(
                 Prefetch("renditions", queryset=Rendition.objects.order_by("channel"))
             )
@@ -466,7 +467,10 @@ class _Build:
                 [csv_cell(row[c]) for c in MANIFEST_COLUMNS]
                 + [csv_cell((asset.fields or {}).get(c, "")) for c in self.columns]
             )
-            self.rows_json.write(json.dumps(row | {"fields": asset.fields or {}}) + "\n")
+            self.rows_json.write(
+                json.dumps(row | {"fields": asset.fields or {}, "axes": asset.item.axes or {}})
+                + "\n"
+            )
             files.append({k: row[k] for k in ("channel", "path", "width", "height", "format")})
             self.files += 1
         if not files:
@@ -482,7 +486,8 @@ class _Build:
                 "variation": asset.item.variation,
                 "label": asset.ab_label,
                 "fields": asset.fields or {},
-                "tags": list(asset.tags or []),
+                "tags": _tags(asset),
+                "axes": asset.item.axes or {},
                 "variations": [pk for pk in others if pk != str(asset.pk)],
                 "files": files,
             }
@@ -496,6 +501,8 @@ class _Build:
             "title": asset.title,
             "row": asset.item.row_index + 1,
             "variation": asset.item.variation + 1,
+            # Its cell of the variation matrix ({"seed": 3, "lora": {"style-a": 0.4}, ...}).
+            "axes": json.dumps(asset.item.axes or {}, sort_keys=True, ensure_ascii=False),
             "channel": rendition.channel,
             "width": rendition.width,
             "height": rendition.height,
@@ -504,7 +511,7 @@ class _Build:
             "path": path,
             "bytes": size,
             "sha256": sha256,
-            "tags": ", ".join(asset.tags or []),
+            "tags": ", ".join(_tags(asset)),
             "rights": asset.rights + (f": {asset.rights_custom}" if asset.rights_custom else ""),
             "rights_until": asset.rights_until.isoformat() if asset.rights_until else "",
             "rights_expired": "yes" if expired else "",
@@ -717,3 +724,10 @@ def export_progress(export: Export) -> int:
     if export.status in (Export.Status.READY, Export.Status.EXPIRED):
         return 100
     return min(100, round(100 * export.done / export.total)) if export.total else 0
+
+
+def _tags(asset) -> list[str]:
+    """The catalogue's tags of the image (CSV values, colours, matrix cell, people's edits),
+    else the asset's own."""
+    entry = getattr(asset.item, "entry", None)
+    return list(entry.tag_names) if entry is not None else list(asset.tags or [])

@@ -14,7 +14,7 @@ from django.utils import timezone
 from catalogue.delivery import exports as exports_module
 from catalogue.delivery.exports import export_build, export_create, exports_reconcile
 from catalogue.jobs import build_export
-from catalogue.models import Asset, Export, Rendition
+from catalogue.models import Asset, Entry, Export, Rendition
 from catalogue.services import asset_download_name, asset_withdraw, entries_sync
 from studio.errors import InputError
 from studio.models import WebhookEvent, WebhookSubscription
@@ -392,3 +392,20 @@ def test_the_studio_reconciler_runs_the_exports_part(campaign, creative, three, 
     Export.objects.filter(pk=export.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     counts = reconcile()
     assert counts["exports_expired"] == 1 and counts["exports_requeued"] == 0
+
+
+def test_the_manifests_carry_each_images_matrix_cell_and_catalogue_tags(campaign, creative, three):
+    from generation.models import Item
+
+    asset = three[0]
+    Item.objects.filter(pk=asset.item_id).update(axes={"seed": 2, "lora": {"style-a": 0.8}})
+    entries_sync(item_ids=[asset.item_id])
+
+    got = Zip(_built(export_create(user=creative, campaign=campaign)))
+
+    row = next(r for r in got.manifest["rows"] if r["asset_id"] == str(asset.pk))
+    assert row["axes"] == {"seed": 2, "lora": {"style-a": 0.8}}
+    csv_row = next(r for r in got.rows if r["asset_id"] == str(asset.pk))
+    assert '"style-a": 0.8' in csv_row["axes"]
+    tags = Entry.objects.get(pk=asset.item_id).tag_names
+    assert tags and csv_row["tags"] == ", ".join(tags)
