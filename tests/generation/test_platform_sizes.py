@@ -64,8 +64,8 @@ def test_an_unknown_platform_is_refused_naming_the_known_ones():
     with pytest.raises(InputError) as error:
         platform_channel("Facebook")
     assert error.value.messages() == [
-        "csv: 'Facebook' is not a platform with a known size (known: instagram, tiktok, "
-        "linkedin, web-thumbnail; or write a size as WIDTHxHEIGHT)"
+        "csv: 'Facebook' is not a platform with a known size (known: instagram, "
+        "instagram-portrait, tiktok, linkedin, web-thumbnail; or write a size as WIDTHxHEIGHT)"
     ]
 
 
@@ -145,9 +145,11 @@ def test_an_unknown_platform_is_a_row_and_column_error(social_template, social_r
     assert error.value.fields == {"csv"}
     assert [e.message for e in error.value.errors] == [
         "row 2, column 'platform': 'myspace' is not a platform with a known size (known: "
-        "instagram, tiktok, linkedin, web-thumbnail; or write a size as WIDTHxHEIGHT)",
+        "instagram, instagram-portrait, tiktok, linkedin, web-thumbnail; or write a size as "
+        "WIDTHxHEIGHT)",
         "row 3, column 'platform': 'fax' is not a platform with a known size (known: "
-        "instagram, tiktok, linkedin, web-thumbnail; or write a size as WIDTHxHEIGHT)",
+        "instagram, instagram-portrait, tiktok, linkedin, web-thumbnail; or write a size as "
+        "WIDTHxHEIGHT)",
     ]
 
 

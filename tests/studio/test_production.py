@@ -19,7 +19,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _check_deploy(**extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STUDIO_TLS", "SECURE_"))}
+    # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process (Playwright's loop);
+    # a deployment never has it, and check --deploy rightly refuses it (async.E001).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STUDIO_TLS", "SECURE_")) and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
     env.update(DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50), **extra)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
