@@ -28,6 +28,20 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in (text or "").replace("\n", ",").split(",") if part.strip()]
 
 
+# The settings the form takes as they are (channels, formats and the logo need work).
+PLAIN_FIELDS = (
+    "quality",
+    "max_upscale",
+    "refuse_upscaled",
+    "watermark",
+    "watermark_text",
+    "watermark_position",
+    "watermark_margin",
+    "watermark_opacity",
+    "watermark_scale",
+)
+
+
 class DeliveryForm(forms.Form):
     channels = forms.MultipleChoiceField(
         choices=CHANNEL_CHOICES,
@@ -90,17 +104,7 @@ class DeliveryForm(forms.Form):
             "custom_format": next((formats[c] for c in custom if c in formats), ""),
             "watermark_channels": ", ".join(delivery.watermark_channels),
         }
-        for name in (
-            "quality",
-            "max_upscale",
-            "refuse_upscaled",
-            "watermark",
-            "watermark_text",
-            "watermark_position",
-            "watermark_margin",
-            "watermark_opacity",
-            "watermark_scale",
-        ):
+        for name in PLAIN_FIELDS:
             initial[name] = getattr(delivery, name)
         for channel in CHANNELS:
             initial[f"format_{channel}"] = formats.get(channel, "")
@@ -130,17 +134,7 @@ class DeliveryForm(forms.Form):
             "formats": formats,
             "watermark_channels": _split(data.get("watermark_channels", "")),
         }
-        for name in (
-            "quality",
-            "max_upscale",
-            "refuse_upscaled",
-            "watermark",
-            "watermark_text",
-            "watermark_position",
-            "watermark_margin",
-            "watermark_opacity",
-            "watermark_scale",
-        ):
+        for name in PLAIN_FIELDS:
             values[name] = data[name]
         if data.get("watermark_logo"):
             values["watermark_logo"] = data["watermark_logo"]
