@@ -573,7 +573,7 @@ def rights_check(
     }
 
 
-def _rights_of(asset: Asset) -> dict:
+def rights_values(asset: Asset) -> dict:
     return {
         name: (value.isoformat() if hasattr(value, "isoformat") else value)
         for name in RIGHTS_FIELDS
@@ -587,12 +587,12 @@ def _rights_write(asset_ids, *, values: dict, user, now) -> int:
     assets = list(Asset.objects.select_for_update().filter(pk__in=asset_ids).order_by())
     changes = []
     for asset in assets:
-        before = _rights_of(asset)
+        before = rights_values(asset)
         for name, value in values.items():
             setattr(asset, name, value)
         asset.rights_set_by, asset.rights_set_at = user, now
         changes.append(
-            RightsChange(asset=asset, changed_by=user, before=before, after=_rights_of(asset))
+            RightsChange(asset=asset, changed_by=user, before=before, after=rights_values(asset))
         )
     Asset.objects.bulk_update(assets, [*RIGHTS_FIELDS, "rights_set_by", "rights_set_at"])
     RightsChange.objects.bulk_create(changes)

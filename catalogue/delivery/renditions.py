@@ -23,7 +23,7 @@ from PIL import Image, features
 from catalogue.delivery.metadata import encode, master_with_provenance
 from catalogue.delivery.watermark import watermark_apply, watermark_logo_check
 from catalogue.models import Asset, Delivery, Rendition
-from catalogue.services import RIGHTS_FIELDS
+from catalogue.services import rights_values
 from generation.sizes import CHANNELS, PLATFORM_ALIASES, channel_size
 from studio import queues
 from studio.errors import FieldError, InputError
@@ -282,7 +282,7 @@ def _master_fingerprint(asset: Asset) -> str:
     facts = {
         "item": str(asset.item_id),
         "source": asset.item.image.name,
-        "rights": {name: getattr(asset, name) for name in RIGHTS_FIELDS},
+        "rights": rights_values(asset),
         "title": asset.title,
         "signing": bool(settings.STUDIO_C2PA),
     }

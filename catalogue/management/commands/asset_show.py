@@ -9,7 +9,7 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from django.core.management.base import BaseCommand, CommandError
 
 from catalogue.models import Asset, Entry
-from catalogue.services import RIGHTS_FIELDS
+from catalogue.services import rights_values
 
 
 def stored_path(name: str) -> str:
@@ -17,14 +17,6 @@ def stored_path(name: str) -> str:
     if name and isinstance(default_storage, FileSystemStorage):
         return default_storage.path(name)
     return name
-
-
-def _rights(asset: Asset) -> dict:
-    return {
-        name: (value.isoformat() if hasattr(value, "isoformat") else value)
-        for name in RIGHTS_FIELDS
-        for value in [getattr(asset, name)]
-    } | {"expired": asset.rights_expired()}
 
 
 def asset_facts(asset: Asset) -> dict:
@@ -59,7 +51,7 @@ def asset_facts(asset: Asset) -> dict:
         },
         "fields": asset.fields,
         "provenance": asset.provenance,
-        "rights": _rights(asset),
+        "rights": rights_values(asset) | {"expired": asset.rights_expired()},
         "tags": list(entry.tag_names) if entry else list(asset.tags),
         "tag_sources": entry.tags if entry else [],
         "renditions": renditions,
