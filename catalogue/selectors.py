@@ -193,9 +193,11 @@ def entry_search(
     page: int = 1,
     per_page: int = 48,
     facets: bool = True,
+    related: tuple[str, ...] = ("campaign", "item__asset"),
 ) -> SearchResults:
     """One page of entries matching the text and filters, the total, and facet counts for
-    the same set. Only one page of rows is loaded into Python.
+    the same set. Only one page of rows is loaded into Python, with the ``related`` rows
+    the caller shows (the page: the campaign and the item's asset; the API: none).
 
     With facets, one statement reads the matches once (a materialised set of the narrow
     columns the facets and the sort need) and returns the total, every facet and the page's
@@ -230,7 +232,7 @@ def entry_search(
         ids = list(
             matching.order_by(*SORTS[order]).values_list("pk", flat=True)[start : start + per_page]
         )
-    loaded = Entry.objects.select_related("campaign", "item__asset").in_bulk(ids)
+    loaded = _page_rows(related).in_bulk(ids)
     entries = [loaded[pk] for pk in ids if pk in loaded]
     for entry in entries:
         if ranked:
@@ -244,6 +246,17 @@ def entry_search(
         ranked=ranked,
         facets=_facets(counts) if facets else {},
     )
+
+
+def _page_rows(related: tuple[str, ...]) -> QuerySet:
+    """The entries of a result page, without the columns a card never shows: the search
+    vector, and a related campaign's CSV (up to STUDIO_MAX_CSV_ROWS rows, once per card)."""
+    rows = Entry.objects.defer("search_vector")
+    if related:
+        rows = rows.select_related(*related)
+    if "campaign" in related:
+        rows = rows.defer("campaign__csv_rows", "campaign__csv_columns")
+    return rows
 
 
 # The facets read only these columns of the matches, and the sort its own keys: a narrow

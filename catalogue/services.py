@@ -21,7 +21,7 @@ from catalogue.models import Asset, Entry, RightsChange
 from catalogue.text import fold
 from generation.models import Item
 from generation.sizes import CHANNELS
-from studio import queues
+from studio import freshness, queues
 from studio.errors import FieldError, InputError, text_problem
 
 logger = logging.getLogger(__name__)
@@ -418,6 +418,8 @@ def entries_sync(*, item_ids) -> int:
                 update_fields=_ENTRY_COLUMNS,
             )
         written += len(entries)
+    if written:
+        freshness.changed(freshness.CATALOGUE)  # kept search answers
     return written
 
 
@@ -600,6 +602,7 @@ def _rights_write(asset_ids, *, values: dict, user, now) -> int:
     Entry.objects.filter(item_id__in=item_ids).update(
         rights=values["rights"], rights_until=values["rights_until"]
     )
+    freshness.changed(freshness.CATALOGUE)  # kept search answers
     # The renditions carry the rights in their metadata: the delivery stage makes them again
     # (after commit; enqueue waits for it).
     for start in range(0, len(item_ids), 50):

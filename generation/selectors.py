@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 
 from generation.models import Campaign, CostEntry, Item
@@ -162,6 +163,24 @@ def item_product(row: dict) -> str:
     if parts:
         return " · ".join(dict.fromkeys(parts))
     return next((value for value in columns.values() if value), "")
+
+
+def campaign_state(*, campaign: Campaign) -> tuple[Progress, Decimal]:
+    """campaign_progress and campaign_cost in one round trip (the API's status read, which
+    integrators poll: two ORM statements cost three times this one)."""
+    sql = (
+        f"SELECT status, count(*) FROM {Item._meta.db_table} WHERE campaign_id = %s "
+        "GROUP BY status UNION ALL "
+        f"SELECT NULL, coalesce(sum(amount), 0) FROM {CostEntry._meta.db_table} "
+        "WHERE campaign_id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [campaign.pk, campaign.pk])
+        rows = cursor.fetchall()
+    counts = {status: int(n) for status, n in rows if status is not None}
+    (spent,) = [n for status, n in rows if status is None]
+    progress = Progress(counts, campaign_status=campaign.status, pause_reason=campaign.pause_reason)
+    return progress, Decimal(spent)
 
 
 def campaign_cost(*, campaign: Campaign) -> Decimal:

@@ -30,6 +30,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connections
 
+from studio import freshness
+
 FORMAT = 1
 MANIFEST = "backup.json"
 DUMP = "database.dump"
@@ -347,6 +349,8 @@ def backup_restore(
         _pg_env(alias),
         "pg_restore",
     )
+    # Every process's kept tokens and search answers came from the database just replaced.
+    freshness.forget_all()
 
     if filesystem:
         for rel in manifest["media"]["files"]:

@@ -6,16 +6,18 @@ sha256 is stored, so a leaked database does not leak working tokens.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from studio import freshness
 from studio.errors import FieldError, InputError
 from studio.models import ApiToken
 from studio.roles import ADMIN, ALL_ROLES, CREATIVE, MANAGER, REVIEWER, user_roles
@@ -114,20 +116,30 @@ def token_revoke(*, token_id, user) -> bool:
     tokens = ApiToken.objects.filter(pk=token_id, revoked_at__isnull=True)
     if ADMIN not in user_roles(user):
         tokens = tokens.filter(user=user)
-    return bool(tokens.update(revoked_at=timezone.now()))
+    revoked = bool(tokens.update(revoked_at=timezone.now()))
+    if revoked:
+        auth_changed()
+    return revoked
 
 
 def token_authenticate(secret: str) -> ApiToken | None:
     """The live token for a secret (not revoked, not expired, its user active), or None."""
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(token_hash=token_hash(secret), revoked_at__isnull=True)
-        .first()
-    )
+    digest = token_hash(secret)
+    stamp = freshness.stamp(freshness.AUTH)
+    token = _known.get(digest, stamp)
+    if token is None:
+        token = (
+            ApiToken.objects.select_related("user")
+            .filter(token_hash=digest, revoked_at__isnull=True)
+            .first()
+        )
+        if token is None:
+            return None
+        _known.put(digest, stamp, token)
     now = timezone.now()
-    if token is None or not token.user.is_active:
+    if not token.user.is_active:
         return None
     if token.expires_at is not None and token.expires_at <= now:
         return None
@@ -136,6 +148,61 @@ def token_authenticate(secret: str) -> ApiToken | None:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+# --- Known tokens: each process keeps the tokens it has looked up ------------------------------
+#
+# An integrator polling a campaign sends the same token many times a second; looking it (and
+# its user, and the user's roles) up each time was a third of a status read. A process keeps
+# the tokens it has found under the "auth" stamp (studio.freshness), which auth_changed()
+# moves whenever a token is revoked or a user, their groups or a group changes (studio.apps
+# connects it), so every process drops its copies at once. Without Redis nothing is kept, and
+# nothing is kept longer than KNOWN_TOKEN_SECONDS, which bounds a change missed while Redis
+# was away.
+
+KNOWN_TOKEN_SECONDS = 60
+KNOWN_TOKENS_MAX = 4096
+
+
+class _KnownTokens:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: OrderedDict[str, tuple[bytes, float, ApiToken]] = OrderedDict()
+
+    def get(self, digest: str, stamp: bytes | None) -> ApiToken | None:
+        if stamp is None:
+            return None
+        with self._lock:
+            known = self._tokens.get(digest)
+            if known is None:
+                return None
+            if known[0] != stamp or known[1] < time.monotonic() - KNOWN_TOKEN_SECONDS:
+                del self._tokens[digest]
+                return None
+            self._tokens.move_to_end(digest)
+            return known[2]
+
+    def put(self, digest: str, stamp: bytes | None, token: ApiToken) -> None:
+        if stamp is None:
+            return
+        with self._lock:
+            self._tokens[digest] = (stamp, time.monotonic(), token)
+            self._tokens.move_to_end(digest)
+            while len(self._tokens) > KNOWN_TOKENS_MAX:
+                self._tokens.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+
+_known = _KnownTokens()
+
+
+def auth_changed() -> None:
+    """A token, a user or a role changed: every process forgets the tokens it keeps."""
+    _known.clear()
+    freshness.changed(freshness.AUTH)
 
 
 IDEMPOTENCY_KEEP = timedelta(hours=24)
@@ -151,15 +218,6 @@ def idempotency_records_expire() -> dict[str, int]:
     return {"idempotency_expired": deleted}
 
 
-@functools.cache
-def _redis():
-    """One client (and its connection pool) per process: a new connection per request would
-    cost more than the request."""
-    import redis
-
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-
-
 def rate_limit_hit(key: str, *, limit: int | None = None, window: int = 60) -> int | None:
     """Count one request for ``key`` in the current fixed window (Redis INCR + EXPIRE).
 
@@ -173,7 +231,7 @@ def rate_limit_hit(key: str, *, limit: int | None = None, window: int = 60) -> i
     window_start = now - now % window
     name = f"studio:ratelimit:{key}:{window_start}"
     try:
-        pipe = _redis().pipeline()
+        pipe = freshness.redis_client().pipeline()
         pipe.incr(name)
         pipe.expire(name, window + 5)
         count, _ = pipe.execute()

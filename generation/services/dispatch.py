@@ -32,8 +32,9 @@ def items_dispatch(items: list[Item], *, priority: str = Priority.NORMAL) -> Non
             batches.append((job_id, [str(item.pk) for item in batch], front))
     # Front jobs are pushed one by one to the head, so push them in reverse to keep order.
     ordered = [b for b in batches if not b[2]] + [b for b in reversed(batches) if b[2]]
-    for job_id, ids, front in ordered:
-        queues.enqueue("generate", ids, job_id=job_id, at_front=front)
+    queues.enqueue_jobs(
+        "generate", [queues.Job(ids, job_id, front) for job_id, ids, front in ordered]
+    )
 
 
 def items_redispatch(items: list[Item]) -> None:

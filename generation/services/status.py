@@ -20,8 +20,8 @@ def items_announce(*, item_ids) -> None:
     """Tell the catalogue (stage "index") that these items changed, after the commit; it
     keeps an entry for every image whatever its status. The reconciler catches any miss."""
     ids = [str(pk) for pk in item_ids]
-    for start in range(0, len(ids), ANNOUNCE_BATCH):
-        queues.enqueue("index", ids[start : start + ANNOUNCE_BATCH])
+    batches = [ids[start : start + ANNOUNCE_BATCH] for start in range(0, len(ids), ANNOUNCE_BATCH)]
+    queues.enqueue_jobs("index", [queues.Job(batch) for batch in batches])
 
 
 def campaign_transition(

@@ -18,8 +18,7 @@ from ninja.files import UploadedFile
 from generation.forms import CampaignForm, PriorityForm
 from generation.models import Campaign, Item
 from generation.selectors import (
-    campaign_cost,
-    campaign_progress,
+    campaign_state,
     campaigns_with_progress,
     progress_of_annotated,
 )
@@ -32,6 +31,7 @@ from generation.services import (
 from studio.api.core import (
     IDEMPOTENCY_OPENAPI,
     MAX_LIMIT,
+    Out,
     Page,
     Strict,
     form_errors,
@@ -47,7 +47,7 @@ from studio.launch import campaign_launch
 router = Router(tags=["campaigns"])
 
 
-class Progress(Schema):
+class Progress(Out):
     total: int
     done: int
     percent: int
@@ -55,7 +55,7 @@ class Progress(Schema):
     counts: dict[str, int]
 
 
-class CampaignOut(Schema):
+class CampaignOut(Out):
     id: str
     name: str
     status: str
@@ -127,10 +127,37 @@ def campaign_or_404(pk) -> Campaign:
     return campaign
 
 
-def _campaign_detail(campaign: Campaign) -> dict:
-    return _campaign(
-        campaign, campaign_progress(campaign=campaign), campaign_cost(campaign=campaign)
-    )
+# What _campaign reads: a status poll loads nothing else (not the CSV, not the recipe).
+_SHOWN = (
+    "name",
+    "status",
+    "priority",
+    "pause_reason",
+    "pause_note",
+    "template_version__version",
+    "template_version__template__name",
+    "recipe_id",
+    "variations",
+    "width",
+    "height",
+    "channels",
+    "created_by__username",
+    "created_at",
+    "finished_at",
+)
+
+
+def _campaign_detail(pk) -> dict:
+    """A campaign with its progress and cost (404 if there is none), read afresh."""
+    try:
+        campaign = (
+            Campaign.objects.select_related("template_version__template", "created_by")
+            .only(*_SHOWN)
+            .get(pk=pk)
+        )
+    except Campaign.DoesNotExist:
+        raise Http404 from None
+    return _campaign(campaign, *campaign_state(campaign=campaign))
 
 
 class CampaignFilters(Strict):
@@ -173,7 +200,7 @@ def campaigns_list(request, filters: Query[CampaignFilters]):
 )
 def campaign_get(request, campaign_id: str):
     require(request, "campaigns:read")
-    return _campaign_detail(campaign_or_404(campaign_id))
+    return _campaign_detail(campaign_id)
 
 
 Cell = str | int | float | bool | None
@@ -319,7 +346,7 @@ def _launch(request, form: CampaignForm, *, csv_field: str = "csv_file") -> tupl
         except InputError as exc:
             form.add_input_error(exc)
         else:
-            return 201, _campaign_detail(campaign_or_404(campaign.pk))
+            return 201, _campaign_detail(campaign.pk)
     errors = _matrix_errors(form_errors(form), getattr(form, "api_matrix", None))
     for error in errors:
         if error["loc"] == ["body", "csv_file"]:
@@ -446,7 +473,7 @@ def _act(request, campaign_id, action: str) -> dict:
     require(request, "campaigns:write")
     campaign = campaign_or_404(campaign_id)
     message = campaign_control(campaign=campaign, action=action)
-    return {"message": message, "campaign": _campaign_detail(campaign_or_404(campaign.pk))}
+    return {"message": message, "campaign": _campaign_detail(campaign.pk)}
 
 
 @router.post(
@@ -492,5 +519,5 @@ def campaign_priority(request, campaign_id: str, payload: PriorityIn):
     campaign_set_priority(campaign=campaign, priority=form.cleaned_data["priority"])
     return {
         "message": f"Priority set to {campaign.get_priority_display()}.",
-        "campaign": _campaign_detail(campaign),
+        "campaign": _campaign_detail(campaign.pk),
     }

@@ -1,26 +1,40 @@
-"""Catalogue search over the API: the page's form (same filters, same messages) and selector."""
+"""Catalogue search over the API: the page's form (same filters, same messages) and selector.
+
+An answer is kept in Redis under the catalogue's stamp (studio.freshness): whatever writes
+entries moves it, so a kept answer is never older than the catalogue. Integrators repeat
+their searches (a feed, a picker paging the same filters); a kept answer costs a tenth of a
+search. Kept answers expire after SEARCH_KEEP_SECONDS even if nothing moved the stamp (a
+change made outside the services, e.g. a restore, or a campaign renamed in the admin)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date, datetime
 
-from ninja import Router, Schema
+from django.http import HttpResponse
+from django.utils import timezone
+from ninja import Router
+from ninja.responses import NinjaJSONEncoder
+from redis.exceptions import RedisError
 
 from catalogue.forms import CatalogueSearchForm
 from catalogue.selectors import entry_search
-from studio.api.core import form_errors, problem, require, scoped
+from studio import freshness
+from studio.api.core import Out, form_errors, problem, require, scoped
 
 router = Router(tags=["catalogue"])
 PER_PAGE = 48
+SEARCH_KEEP_SECONDS = 300
 
 
-class FacetOut(Schema):
+class FacetOut(Out):
     value: str
     label: str
     count: int
 
 
-class EntryOut(Schema):
+class EntryOut(Out):
     item: str
     campaign: str
     title: str
@@ -43,7 +57,7 @@ class EntryOut(Schema):
     rank: float | None = None
 
 
-class SearchOut(Schema):
+class SearchOut(Out):
     total: int
     page: int
     pages: int
@@ -91,17 +105,60 @@ def search(request):
     form = CatalogueSearchForm(request.GET)
     if not form.is_valid():
         return problem(422, "the search is not valid", errors=form_errors(form, where="query"))
-    results = entry_search(**form.search_kwargs(), per_page=PER_PAGE)
-    return {
-        "total": results.total,
-        "page": results.page,
-        "pages": results.pages,
-        "per_page": results.per_page,
-        "ranked": results.ranked,
-        "next_page": results.page + 1 if results.page < results.pages else None,
-        "items": [_entry(e) for e in results.entries],
-        "facets": {
-            name: [{"value": f.value, "label": f.label, "count": f.count} for f in values]
-            for name, values in results.facets.items()
-        },
-    }
+    search_kwargs = form.search_kwargs()
+    key = _kept_key(search_kwargs)
+    body = _kept(key)
+    if body is None:
+        body = _answer(search_kwargs)
+        _keep(key, body)
+    return HttpResponse(body, content_type="application/json")
+
+
+def _kept_key(search_kwargs: dict) -> str | None:
+    """Where this search's answer is kept: the stamp, the question and the day (the rights
+    filters read today's date). None without Redis."""
+    stamp = freshness.stamp(freshness.CATALOGUE)
+    if stamp is None:
+        return None
+    question = repr((sorted(search_kwargs.items()), PER_PAGE, timezone.localdate()))
+    digest = hashlib.sha256(stamp + question.encode()).hexdigest()
+    return f"studio:search:{digest}"
+
+
+def _kept(key: str | None) -> bytes | None:
+    if key is None:
+        return None
+    try:
+        return freshness.redis_client().get(key)
+    except RedisError:
+        return None
+
+
+def _keep(key: str | None, body: bytes) -> None:
+    if key is None:
+        return
+    try:
+        freshness.redis_client().set(key, body, ex=SEARCH_KEEP_SECONDS)
+    except RedisError:
+        pass
+
+
+def _answer(search_kwargs: dict) -> bytes:
+    """The search's JSON, checked against SearchOut as ninja checks a returned dict."""
+    results = entry_search(**search_kwargs, per_page=PER_PAGE, related=())
+    answer = SearchOut.model_validate(
+        {
+            "total": results.total,
+            "page": results.page,
+            "pages": results.pages,
+            "per_page": results.per_page,
+            "ranked": results.ranked,
+            "next_page": results.page + 1 if results.page < results.pages else None,
+            "items": [_entry(e) for e in results.entries],
+            "facets": {
+                name: [{"value": f.value, "label": f.label, "count": f.count} for f in values]
+                for name, values in results.facets.items()
+            },
+        }
+    )
+    return json.dumps(answer.model_dump(), cls=NinjaJSONEncoder).encode()

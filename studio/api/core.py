@@ -25,7 +25,7 @@ from django.http.multipartparser import MultiPartParserError
 from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from studio import tokens
 from studio.errors import InputError
@@ -226,6 +226,12 @@ class Strict(Schema):
     """A body or query that refuses unknown fields (a typo is an error, not ignored)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    """A response the endpoint builds as a dict. Plain pydantic: ninja's Schema first wraps
+    every nested object in its Django attribute getter, which cost a 48-result search 5 ms
+    of CPU (a fifth of the request)."""
 
 
 class Page(Schema):

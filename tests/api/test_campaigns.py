@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from generation.models import Campaign, Item
@@ -180,6 +182,24 @@ def test_a_campaign_shows_its_progress_and_cost(creative_api, campaign):
     assert body["progress"]["total"] == campaign.items.count()
     assert body["cost"] == "0"
     assert body["currency"]
+
+
+def test_a_campaign_status_counts_each_item_status_and_sums_its_ledger(creative_api, campaign):
+    from generation.selectors import campaign_cost, campaign_progress
+    from generation.services import cost_record
+
+    first, second = campaign.items.order_by("row_index")[:2]
+    Item.objects.filter(pk=first.pk).update(status=Item.Status.FAILED)
+    cost_record(key="a", kind="api", quantity=3, unit="credit", rate="0.01", item_id=first.pk)
+    cost_record(key="b", kind="api", quantity=1, unit="credit", rate="0.5", item_id=second.pk)
+
+    body = creative_api.get(f"/campaigns/{campaign.pk}").json()
+
+    progress = campaign_progress(campaign=campaign)
+    assert body["progress"]["counts"] == {s: progress.counts.get(s, 0) for s in Item.Status.values}
+    assert body["progress"]["counts"]["failed"] == 1
+    assert body["progress"]["percent"] == progress.percent
+    assert Decimal(body["cost"]) == campaign_cost(campaign=campaign) == Decimal("0.53")
 
 
 def test_an_unknown_campaign_is_a_404_problem(creative_api, db):

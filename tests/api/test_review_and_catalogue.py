@@ -155,3 +155,42 @@ def test_an_items_renditions_are_listed_and_downloaded(creative_api, asset, admi
 
     asset_withdraw(asset=asset, user=admin_user)
     assert creative_api.get(path).status_code == 404
+
+
+def test_a_repeated_search_is_answered_from_redis_until_an_entry_changes(
+    creative_api, campaign, stages_inline
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalogue.services import entries_reconcile, entries_tags_edit
+
+    with stages_inline():
+        entries_reconcile()
+    path = f"/catalogue/search?q=sneaker&campaign={campaign.pk}"
+    first = creative_api.get(path).json()
+
+    with CaptureQueriesContext(connection) as queries:
+        again = creative_api.get(path).json()
+    assert again == first
+    assert not [q for q in queries.captured_queries if "catalogue_entry" in q["sql"]]
+
+    entries_tags_edit(item_ids=[first["items"][0]["item"]], add=["springsale"])
+
+    tags = {e["item"]: e["tags"] for e in creative_api.get(path).json()["items"]}
+    assert "springsale" in tags[first["items"][0]["item"]]
+
+
+def test_without_redis_a_search_is_answered_from_the_database(
+    creative_api, campaign, stages_inline, monkeypatch
+):
+    from catalogue.services import entries_reconcile
+    from studio import freshness
+
+    with stages_inline():
+        entries_reconcile()
+    monkeypatch.setattr(freshness, "stamp", lambda name: None)
+
+    body = creative_api.get(f"/catalogue/search?q=sneaker&campaign={campaign.pk}").json()
+
+    assert body["total"] >= 1

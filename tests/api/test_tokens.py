@@ -159,3 +159,67 @@ def test_the_browser_session_works_for_reads_and_needs_csrf_for_writes(creative,
     allowed = browser.post(f"/api/v1/campaigns/{campaign.pk}/pause", headers={"X-CSRFToken": csrf})
     assert allowed.status_code == 200, allowed.content
     assert allowed.json()["campaign"]["status"] == "paused"
+
+
+# --- Kept tokens: a process keeps a token it has looked up until the auth stamp moves --------
+
+
+def test_a_process_keeps_a_token_it_found_until_the_auth_stamp_moves(
+    creative, django_assert_num_queries
+):
+    from studio import freshness
+
+    token, secret = token_create(user=creative, name="poller", scopes=["campaigns:read"])
+    token_authenticate(secret)  # looked up, and last_used_at written
+
+    with django_assert_num_queries(0):
+        assert token_authenticate(secret) == token
+    freshness.move(freshness.AUTH)  # what a change made in any process does
+    with django_assert_num_queries(1):
+        assert token_authenticate(secret) == token
+
+
+def test_without_redis_every_request_reads_the_token_again(
+    creative, monkeypatch, django_assert_num_queries
+):
+    from studio import freshness
+
+    _token, secret = token_create(user=creative, name="poller", scopes=["campaigns:read"])
+    monkeypatch.setattr(freshness, "stamp", lambda name: None)
+    token_authenticate(secret)
+
+    with django_assert_num_queries(1):
+        assert token_authenticate(secret) is not None
+
+
+def test_a_kept_token_is_refused_once_revoked(creative):
+    token, secret = token_create(user=creative, name="a", scopes=["campaigns:read"])
+    assert token_authenticate(secret) == token
+
+    token_revoke(token_id=token.pk, user=creative)
+
+    assert token_authenticate(secret) is None
+
+
+def test_a_kept_token_is_refused_once_its_user_is_deactivated(creative):
+    _token, secret = token_create(user=creative, name="a", scopes=["campaigns:read"])
+    assert token_authenticate(secret) is not None
+
+    creative.is_active = False
+    creative.save()
+
+    assert token_authenticate(secret) is None
+
+
+def test_a_kept_token_loses_a_scope_when_its_user_loses_the_role(client, creative, campaign):
+    from django.contrib.auth.models import Group
+
+    from studio.roles import CREATIVE
+
+    _token, secret = token_create(user=creative, name="a", scopes=["campaigns:read"])
+    api = Api(client, secret)
+    assert api.get(f"/campaigns/{campaign.pk}").status_code == 200
+
+    creative.groups.remove(Group.objects.get(name=CREATIVE))
+
+    assert_problem(api.get(f"/campaigns/{campaign.pk}"), 403)

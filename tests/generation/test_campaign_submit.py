@@ -23,7 +23,7 @@ def submit(template_version, recipe, csv_bytes, **overrides):
 
 
 def test_it_creates_one_item_per_row_and_variation_with_resolved_prompts(
-    template_version, recipe, products_csv, django_capture_on_commit_callbacks
+    template_version, recipe, products_csv, handoffs, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         campaign = submit(template_version, recipe, products_csv)
@@ -36,7 +36,13 @@ def test_it_creates_one_item_per_row_and_variation_with_resolved_prompts(
     assert first.base_model == recipe.base_model
     assert first.status == Item.Status.QUEUED
     # One generation job per batch of 4, and one "index" hand-off, all after commit.
-    assert len(callbacks) == 11
+    assert not handoffs
+    for callback in callbacks:
+        callback()
+    jobs = [job for job, _ids in handoffs]
+    assert jobs.count("generation.jobs.generate_items") == 10
+    assert jobs.count("catalogue.jobs.index_items") == 1
+    assert len(jobs) == 11
 
 
 def test_it_derives_reproducible_distinct_seeds_from_the_base_seed(

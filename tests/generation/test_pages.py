@@ -140,6 +140,7 @@ def test_create_makes_the_campaign_and_its_items_and_opens_it(
     template_version,
     recipe,
     products_csv,
+    handoffs,
     django_capture_on_commit_callbacks,
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -158,7 +159,11 @@ def test_create_makes_the_campaign_and_its_items_and_opens_it(
     assert campaign.items.count() == 40
     assert (campaign.quality_policy.approve_at, campaign.quality_policy.reject_below) == (0.8, 0.3)
     # One generation job per batch of 4, and one "index" hand-off, all at commit.
-    assert len(callbacks) == 11
+    assert not handoffs
+    for callback in callbacks:
+        callback()
+    assert [job for job, _ids in handoffs].count("generation.jobs.generate_items") == 10
+    assert len(handoffs) == 11
 
 
 BAD_CSVS = [

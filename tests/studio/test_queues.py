@@ -38,6 +38,40 @@ def test_a_job_is_enqueued_when_the_transaction_commits_and_never_if_it_rolls_ba
     assert quality.count == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_several_jobs_go_in_one_round_trip_in_order_with_front_jobs_at_the_head(
+    redis_queues, monkeypatch
+):
+    generation = redis_queues["generation"]
+    queues.enqueue("generate", ["waiting"], job_id="generate-waiting")
+    round_trips = []
+    execute = type(generation.connection.pipeline()).execute
+    monkeypatch.setattr(
+        type(generation.connection.pipeline()),
+        "execute",
+        lambda pipe, *a, **k: round_trips.append(1) or execute(pipe, *a, **k),
+    )
+
+    with transaction.atomic():
+        queues.enqueue_jobs(
+            "generate",
+            [
+                queues.Job(["a", "b"], "generate-1"),
+                queues.Job(["c"], "generate-2"),
+                queues.Job([], "generate-empty"),  # nothing to do: no job
+                queues.Job(["hero"], "generate-hero", at_front=True),
+            ],
+        )
+        assert generation.count == 1
+
+    assert len(round_trips) == 1
+    assert generation.job_ids == ["generate-hero", "generate-waiting", "generate-1", "generate-2"]
+    job = generation.fetch_job("generate-1")
+    assert job.args == (["a", "b"],)
+    assert job.func_name == "generation.jobs.generate_items"
+    assert job.timeout and job.retries_left == 2
+
+
 def test_an_unknown_stage_is_a_key_error():
     with pytest.raises(KeyError):
         queues.enqueue("publish", ["x"])
