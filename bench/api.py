@@ -11,7 +11,7 @@ DATABASE_URL (a PostgreSQL server) and REDIS_URL; it creates its own throwaway d
 (their jobs go to Redis; no worker runs), and drops it at the end unless --keep.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/14 \\
-        python bench/api.py [--requests 400] [--clients 20] [--workers 4]
+        python bench/api.py [--requests 400] [--clients 20] [--workers 2] [--threads 4]
 """
 
 from __future__ import annotations
@@ -144,7 +144,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="per read scenario")
     parser.add_argument("--creates", type=int, default=60, help="100-row campaigns created")
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    # The defaults are `manage.py up`'s (STUDIO_WEB_WORKERS, STUDIO_WEB_THREADS).
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()

@@ -193,11 +193,12 @@ def entry_search(
     page: int = 1,
     per_page: int = 48,
     facets: bool = True,
-    related: tuple[str, ...] = ("campaign", "item__asset"),
+    fields: tuple[str, ...] = (),
 ) -> SearchResults:
     """One page of entries matching the text and filters, the total, and facet counts for
-    the same set. Only one page of rows is loaded into Python, with the ``related`` rows
-    the caller shows (the page: the campaign and the item's asset; the API: none).
+    the same set. Only one page of rows is loaded into Python, each entry with its campaign
+    and its item's asset (what a card shows). With ``fields``, each result is instead a dict
+    of those columns (and ``rank``), which is all an API answer needs.
 
     With facets, one statement reads the matches once (a materialised set of the narrow
     columns the facets and the sort need) and returns the total, every facet and the page's
@@ -232,11 +233,20 @@ def entry_search(
         ids = list(
             matching.order_by(*SORTS[order]).values_list("pk", flat=True)[start : start + per_page]
         )
-    loaded = _page_rows(related).in_bulk(ids)
-    entries = [loaded[pk] for pk in ids if pk in loaded]
-    for entry in entries:
-        if ranked:
-            entry.rank = ranks[entry.pk]
+    if fields:
+        loaded = {
+            row["item_id"]: row
+            for row in Entry.objects.filter(pk__in=ids).values("item_id", *fields)
+        }
+        entries = [loaded[pk] for pk in ids if pk in loaded]
+        for row in entries:
+            row["rank"] = ranks.get(row["item_id"])
+    else:
+        loaded = _page_rows().in_bulk(ids)
+        entries = [loaded[pk] for pk in ids if pk in loaded]
+        for entry in entries:
+            if ranked:
+                entry.rank = ranks[entry.pk]
     return SearchResults(
         entries=entries,
         total=total,
@@ -248,15 +258,12 @@ def entry_search(
     )
 
 
-def _page_rows(related: tuple[str, ...]) -> QuerySet:
-    """The entries of a result page, without the columns a card never shows: the search
-    vector, and a related campaign's CSV (up to STUDIO_MAX_CSV_ROWS rows, once per card)."""
-    rows = Entry.objects.defer("search_vector")
-    if related:
-        rows = rows.select_related(*related)
-    if "campaign" in related:
-        rows = rows.defer("campaign__csv_rows", "campaign__csv_columns")
-    return rows
+def _page_rows() -> QuerySet:
+    """The entries of a result page with what a card shows, less what it never does: the
+    search vector, and the campaign's CSV (up to STUDIO_MAX_CSV_ROWS rows, once per card)."""
+    return Entry.objects.select_related("campaign", "item__asset").defer(
+        "search_vector", "campaign__csv_rows", "campaign__csv_columns"
+    )
 
 
 # The facets read only these columns of the matches, and the sort its own keys: a narrow

@@ -17,6 +17,8 @@ case "$role" in
         exec gunicorn studio.wsgi:application \
             --bind "0.0.0.0:${PORT:-8000}" \
             --workers "${STUDIO_WEB_WORKERS:-${WEB_CONCURRENCY:-3}}" \
+            --worker-class gthread \
+            --threads "${STUDIO_WEB_THREADS:-4}" \
             --timeout "${WEB_TIMEOUT:-60}" \
             --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
             --access-logfile - \

@@ -193,6 +193,9 @@ X_FRAME_OPTIONS = "DENY"
 STUDIO_METRICS_TOKEN = env_str("STUDIO_METRICS_TOKEN", "") or ""
 # gunicorn processes `manage.py up` starts when DEBUG is off (docker: the same variable).
 STUDIO_WEB_WORKERS = env_int("STUDIO_WEB_WORKERS", 2, minimum=1)
+# Threads per gunicorn process (the gthread worker): a request waiting on PostgreSQL or Redis
+# leaves the core to another, and clients keep their connections alive.
+STUDIO_WEB_THREADS = env_int("STUDIO_WEB_THREADS", 4, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("STUDIO_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 

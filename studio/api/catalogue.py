@@ -68,28 +68,50 @@ class SearchOut(Out):
     facets: dict[str, list[FacetOut]]
 
 
-def _entry(e) -> dict:
+# The entry columns an answer shows (EntryOut): only these are read for a result page.
+_COLUMNS = (
+    "campaign_id",
+    "title",
+    "status",
+    "published",
+    "verdict",
+    "reason_codes",
+    "reviewer",
+    "model_name",
+    "model_version",
+    "loras",
+    "purpose",
+    "channel",
+    "rights",
+    "rights_until",
+    "tag_names",
+    "score",
+    "generated_at",
+)
+
+
+def _entry(e: dict) -> dict:
     return {
-        "item": str(e.item_id),
-        "campaign": str(e.campaign_id),
-        "title": e.title,
-        "status": e.status,
-        "published": e.published,
-        "verdict": e.verdict,
-        "reason_codes": list(e.reason_codes or []),
-        "reviewer": e.reviewer,
-        "model_name": e.model_name,
-        "model_version": e.model_version,
-        "loras": list(e.loras or []),
-        "purpose": e.purpose,
-        "channel": e.channel,
-        "rights": e.rights,
-        "rights_until": e.rights_until,
-        "tags": list(e.tag_names or []),
-        "score": e.score,
-        "generated_at": e.generated_at,
-        "image_url": f"/api/v1/items/{e.item_id}/image",
-        "rank": getattr(e, "rank", None),
+        "item": str(e["item_id"]),
+        "campaign": str(e["campaign_id"]),
+        "title": e["title"],
+        "status": e["status"],
+        "published": e["published"],
+        "verdict": e["verdict"],
+        "reason_codes": list(e["reason_codes"] or []),
+        "reviewer": e["reviewer"],
+        "model_name": e["model_name"],
+        "model_version": e["model_version"],
+        "loras": list(e["loras"] or []),
+        "purpose": e["purpose"],
+        "channel": e["channel"],
+        "rights": e["rights"],
+        "rights_until": e["rights_until"],
+        "tags": list(e["tag_names"] or []),
+        "score": e["score"],
+        "generated_at": e["generated_at"],
+        "image_url": f"/api/v1/items/{e['item_id']}/image",
+        "rank": e["rank"],
     }
 
 
@@ -145,7 +167,7 @@ def _keep(key: str | None, body: bytes) -> None:
 
 def _answer(search_kwargs: dict) -> bytes:
     """The search's JSON, checked against SearchOut as ninja checks a returned dict."""
-    results = entry_search(**search_kwargs, per_page=PER_PAGE, related=())
+    results = entry_search(**search_kwargs, per_page=PER_PAGE, fields=_COLUMNS)
     answer = SearchOut.model_validate(
         {
             "total": results.total,

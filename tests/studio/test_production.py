@@ -132,10 +132,13 @@ def test_the_inline_script_check_finds_one():
 def test_up_serves_with_gunicorn_when_debug_is_off(settings):
     settings.DEBUG = False
     settings.STUDIO_WEB_WORKERS = 3
+    settings.STUDIO_WEB_THREADS = 6
     command = web_command("0.0.0.0", 8123)
     assert command[1:4] == ["-m", "gunicorn", "studio.wsgi:application"]
     assert command[command.index("--bind") + 1] == "0.0.0.0:8123"
     assert command[command.index("--workers") + 1] == "3"
+    assert command[command.index("--worker-class") + 1] == "gthread"
+    assert command[command.index("--threads") + 1] == "6"
     assert "runserver" not in command
 
 

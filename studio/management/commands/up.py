@@ -287,8 +287,8 @@ class Command(BaseCommand):
 
 def web_command(host: str, port: int) -> list[str]:
     """The web server's command line: Django's development server only with DEBUG on (it
-    reloads nothing here, but shows tracebacks); otherwise gunicorn with
-    STUDIO_WEB_WORKERS processes. whitenoise serves the static files either way."""
+    reloads nothing here, but shows tracebacks); otherwise gunicorn with STUDIO_WEB_WORKERS
+    processes of STUDIO_WEB_THREADS threads. whitenoise serves the static files either way."""
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if settings.DEBUG:
         manage = str(Path(settings.BASE_DIR) / "manage.py")
@@ -302,6 +302,10 @@ def web_command(host: str, port: int) -> list[str]:
         address,
         "--workers",
         str(settings.STUDIO_WEB_WORKERS),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(settings.STUDIO_WEB_THREADS),
         "--timeout",
         str(WEB_TIMEOUT_SECONDS),
         "--graceful-timeout",
