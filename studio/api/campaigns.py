@@ -18,7 +18,7 @@ from ninja.files import UploadedFile
 from generation.forms import CampaignForm, PriorityForm
 from generation.models import Campaign, Item
 from generation.selectors import (
-    campaign_state,
+    campaign_status,
     campaigns_with_progress,
     progress_of_annotated,
 )
@@ -91,7 +91,7 @@ def _progress(progress) -> dict:
     }
 
 
-def _campaign(c: Campaign, progress, cost=None) -> dict:
+def _campaign(c: Campaign, progress, cost=None, *, template: str, created_by: str | None) -> dict:
     return {
         "id": str(c.pk),
         "name": c.name,
@@ -100,13 +100,13 @@ def _campaign(c: Campaign, progress, cost=None) -> dict:
         "pause_reason": c.pause_reason,
         "pause_note": c.pause_note,
         "template_version": c.template_version_id,
-        "template": str(c.template_version),
+        "template": template,
         "recipe": c.recipe_id,
         "variations": c.variations,
         "width": c.width,
         "height": c.height,
         "channels": list(c.channels or []),
-        "created_by": c.created_by.get_username() if c.created_by else None,
+        "created_by": created_by,
         "created_at": c.created_at,
         "finished_at": c.finished_at,
         "progress": _progress(progress),
@@ -127,37 +127,18 @@ def campaign_or_404(pk) -> Campaign:
     return campaign
 
 
-# What _campaign reads: a status poll loads nothing else (not the CSV, not the recipe).
-_SHOWN = (
-    "name",
-    "status",
-    "priority",
-    "pause_reason",
-    "pause_note",
-    "template_version__version",
-    "template_version__template__name",
-    "recipe_id",
-    "variations",
-    "width",
-    "height",
-    "channels",
-    "created_by__username",
-    "created_at",
-    "finished_at",
-)
-
-
 def _campaign_detail(pk) -> dict:
     """A campaign with its progress and cost (404 if there is none), read afresh."""
-    try:
-        campaign = (
-            Campaign.objects.select_related("template_version__template", "created_by")
-            .only(*_SHOWN)
-            .get(pk=pk)
-        )
-    except Campaign.DoesNotExist:
-        raise Http404 from None
-    return _campaign(campaign, *campaign_state(campaign=campaign))
+    found = campaign_status(pk=pk)
+    if found is None:
+        raise Http404
+    return _campaign(
+        found.campaign,
+        found.progress,
+        found.spent,
+        template=found.template,
+        created_by=found.created_by,
+    )
 
 
 class CampaignFilters(Strict):
@@ -187,7 +168,15 @@ def campaigns_list(request, filters: Query[CampaignFilters]):
         campaigns, order=("-created_at", "-pk"), cursor=filters.cursor, limit=filters.limit
     )
     return {
-        "items": [_campaign(c, p) for c, p in progress_of_annotated(rows)],
+        "items": [
+            _campaign(
+                c,
+                p,
+                template=str(c.template_version),
+                created_by=c.created_by.get_username() if c.created_by else None,
+            )
+            for c, p in progress_of_annotated(rows)
+        ],
         "next_cursor": nxt,
     }
 

@@ -202,6 +202,21 @@ def test_a_campaign_status_counts_each_item_status_and_sums_its_ledger(creative_
     assert Decimal(body["cost"]) == campaign_cost(campaign=campaign) == Decimal("0.53")
 
 
+def test_a_campaign_without_items_spending_or_a_creator_still_has_a_status(
+    creative_api, campaign
+):
+    campaign.items.all().delete()
+    Campaign.objects.filter(pk=campaign.pk).update(created_by=None)
+
+    body = creative_api.get(f"/campaigns/{campaign.pk}").json()
+
+    assert body["progress"]["total"] == 0
+    assert set(body["progress"]["counts"].values()) == {0}
+    assert body["cost"] == "0"
+    assert body["created_by"] is None
+    assert body["template"] == str(campaign.template_version)
+
+
 def test_an_unknown_campaign_is_a_404_problem(creative_api, db):
     assert_problem(creative_api.get("/campaigns/00000000-0000-0000-0000-000000000000"), 404)
     assert creative_api.get("/campaigns/not-a-uuid").status_code == 404
