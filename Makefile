@@ -12,6 +12,8 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): one per core here; each gets its own databases.
+TEST_WORKERS ?= 2
 
 # The suite's servers; override from the environment (`DATABASE_URL=... make test`).
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/studio)
@@ -44,7 +46,7 @@ up: install
 
 test: install-dev
 	DATABASE_URL='$(TEST_DATABASE_URL)' REDIS_URL='$(TEST_REDIS_URL)' OMP_NUM_THREADS=1 \
-		$(PY) -m pytest $(PYTEST_ARGS)
+		$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install-dev
 	$(PY) -m ruff check .
