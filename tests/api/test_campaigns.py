@@ -202,9 +202,7 @@ def test_a_campaign_status_counts_each_item_status_and_sums_its_ledger(creative_
     assert Decimal(body["cost"]) == campaign_cost(campaign=campaign) == Decimal("0.53")
 
 
-def test_a_campaign_without_items_spending_or_a_creator_still_has_a_status(
-    creative_api, campaign
-):
+def test_a_campaign_without_items_spending_or_a_creator_still_has_a_status(creative_api, campaign):
     campaign.items.all().delete()
     Campaign.objects.filter(pk=campaign.pk).update(created_by=None)
 
