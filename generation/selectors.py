@@ -188,7 +188,7 @@ def campaign_status(*, pk) -> CampaignStatus | None:
         SELECT c.id, c.name, c.status, c.priority, c.pause_reason, c.pause_note,
                c.template_version_id, c.recipe_id, c.variations, c.width, c.height,
                c.channels, c.created_at, c.finished_at, c.created_by_id,
-               t.name || ' v' || tv.version AS template_label,
+               t.name AS template_name, tv.version AS template_number,
                u.username AS created_by_name,
                (SELECT json_object_agg(s.status, s.n) FROM (
                    SELECT status, count(*) AS n FROM {Item._meta.db_table}
@@ -212,7 +212,12 @@ def campaign_status(*, pk) -> CampaignStatus | None:
     )
     return CampaignStatus(
         campaign=campaign,
-        template=campaign.template_label,
+        template=str(
+            PromptTemplateVersion(
+                template=PromptTemplate(name=campaign.template_name),
+                version=campaign.template_number,
+            )
+        ),
         created_by=campaign.created_by_name,
         progress=progress,
         spent=Decimal(campaign.spent),
