@@ -71,3 +71,27 @@ def forget_all() -> None:
     """Every stamp moves: after a restore, and between tests (a rolled-back test moves none)."""
     for name in STAMPS:
         move(name)
+
+
+def kept(key: str | None) -> bytes | None:
+    """An answer kept in Redis under ``key`` (one that names its stamp), or None."""
+    from redis.exceptions import RedisError
+
+    if key is None:
+        return None
+    try:
+        return redis_client().get(key)
+    except RedisError:
+        return None
+
+
+def keep(key: str | None, body: bytes, *, seconds: int) -> None:
+    """Keep ``body`` under ``key`` for at most ``seconds`` (nothing without Redis)."""
+    from redis.exceptions import RedisError
+
+    if key is None:
+        return
+    try:
+        redis_client().set(key, body, ex=seconds)
+    except RedisError:
+        pass

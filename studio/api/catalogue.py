@@ -16,7 +16,6 @@ from django.http import HttpResponse
 from django.utils import timezone
 from ninja import Router
 from ninja.responses import NinjaJSONEncoder
-from redis.exceptions import RedisError
 
 from catalogue.forms import CatalogueSearchForm
 from catalogue.selectors import entry_search
@@ -129,10 +128,10 @@ def search(request):
         return problem(422, "the search is not valid", errors=form_errors(form, where="query"))
     search_kwargs = form.search_kwargs()
     key = _kept_key(search_kwargs)
-    body = _kept(key)
+    body = freshness.kept(key)
     if body is None:
         body = _answer(search_kwargs)
-        _keep(key, body)
+        freshness.keep(key, body, seconds=SEARCH_KEEP_SECONDS)
     return HttpResponse(body, content_type="application/json")
 
 
@@ -145,24 +144,6 @@ def _kept_key(search_kwargs: dict) -> str | None:
     question = repr((sorted(search_kwargs.items()), PER_PAGE, timezone.localdate()))
     digest = hashlib.sha256(stamp + question.encode()).hexdigest()
     return f"studio:search:{digest}"
-
-
-def _kept(key: str | None) -> bytes | None:
-    if key is None:
-        return None
-    try:
-        return freshness.redis_client().get(key)
-    except RedisError:
-        return None
-
-
-def _keep(key: str | None, body: bytes) -> None:
-    if key is None:
-        return
-    try:
-        freshness.redis_client().set(key, body, ex=SEARCH_KEEP_SECONDS)
-    except RedisError:
-        pass
 
 
 def _answer(search_kwargs: dict) -> bytes:
